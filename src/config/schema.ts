@@ -1,0 +1,202 @@
+/**
+ * sluice.config.{json,yaml} — validated with zod. Every field has a default so an empty file
+ * (or no file) is a working gateway. Error messages are written for humans: they are printed
+ * as `path: reason` (see ./format-error.ts).
+ */
+import { z } from 'zod';
+
+const url = (what = 'must be a URL') =>
+  z.string({ error: what }).refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, what);
+
+const positiveInt = z.number({ error: 'must be a number' }).int('must be a whole number').positive('must be greater than 0');
+const nonNegativeInt = z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more');
+const name = z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9._-]+$/, 'must use only letters, digits, ".", "_" and "-"');
+
+/** Public model names a backend serves: a list, or a map of public name -> upstream name. */
+const modelMap = z
+  .union([z.array(z.string().min(1)), z.record(z.string().min(1), z.string().min(1))], {
+    error: 'must be a list of model names or a map of public name to upstream name',
+  })
+  .transform((m) => (Array.isArray(m) ? Object.fromEntries(m.map((id) => [id, id])) : m));
+
+export const retrySchema = z
+  .strictObject({
+    /** Extra attempts after the first (0 = no retry). */
+    attempts: nonNegativeInt.default(2),
+    baseDelayMs: positiveInt.default(100),
+    maxDelayMs: positiveInt.default(2_000),
+  })
+  .default({ attempts: 2, baseDelayMs: 100, maxDelayMs: 2_000 });
+
+export const breakerSchema = z
+  .strictObject({
+    /** Consecutive failures that open the circuit. */
+    failureThreshold: positiveInt.default(5),
+    /** How long the circuit stays open before one trial request is let through. */
+    cooldownMs: positiveInt.default(30_000),
+  })
+  .default({ failureThreshold: 5, cooldownMs: 30_000 });
+
+const common = {
+  name,
+  models: modelMap.optional(),
+  /** Backends to try, in order, when this one fails (after its retries). */
+  fallbacks: z.array(name).default([]),
+  retry: retrySchema,
+  breaker: breakerSchema,
+};
+
+const upstreamConnection = {
+  baseUrl: url(),
+  /** Name of the environment variable that holds the upstream API key (the key itself never sits in config). */
+  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  /** Extra headers sent upstream (e.g. OpenAI-Organization). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Deadline for the upstream's response head and for each gap between streamed bytes. */
+  timeoutMs: positiveInt.default(60_000),
+  /** Keep-alive connections per upstream origin. */
+  connections: positiveInt.default(64),
+  /** `local` for a self-hosted server inside the company network (privacy guard does not apply). */
+  locality: z.enum(['local', 'remote']).default('remote'),
+};
+
+export const openAICompatibleSchema = z.strictObject({
+  kind: z.literal('openai-compatible'),
+  ...common,
+  ...upstreamConnection,
+});
+
+export const poolSchema = z.strictObject({
+  kind: z.literal('pool'),
+  ...common,
+  strategy: z.enum(['round-robin', 'least-busy']).default('least-busy'),
+  members: z
+    .array(
+      z.strictObject({
+        name: name.optional(),
+        baseUrl: url(),
+        apiKeyEnv: upstreamConnection.apiKeyEnv,
+        weight: positiveInt.default(1),
+      }),
+    )
+    .min(1, 'a pool needs at least one member'),
+  apiKeyEnv: upstreamConnection.apiKeyEnv,
+  headers: upstreamConnection.headers,
+  timeoutMs: upstreamConnection.timeoutMs,
+  connections: upstreamConnection.connections,
+  locality: upstreamConnection.locality,
+  healthCheck: z
+    .strictObject({
+      /** Path under each member's baseUrl answered with 2xx when healthy. */
+      path: z.string().default('/models'),
+      intervalMs: positiveInt.default(5_000),
+      timeoutMs: positiveInt.default(2_000),
+    })
+    .default({ path: '/models', intervalMs: 5_000, timeoutMs: 2_000 }),
+  ejection: z
+    .strictObject({
+      /** Consecutive failed requests that take a member out of rotation. */
+      consecutiveErrors: positiveInt.default(3),
+      /** First ejection; doubles for each repeated ejection, up to 10x. */
+      baseEjectionMs: positiveInt.default(10_000),
+    })
+    .default({ consecutiveErrors: 3, baseEjectionMs: 10_000 }),
+});
+
+export const localSchema = z.strictObject({
+  kind: z.literal('local'),
+  ...common,
+  retry: retrySchema.prefault({ attempts: 0 }),
+  /** A GGUF file path, an https:// URL, or hf:<user>/<repo>/<file>. */
+  model: z.string({ error: 'must be a model path, URL or hf: reference' }).min(1, 'must not be empty'),
+  /** Expected sha256 of the GGUF file (hex); checked after download. */
+  sha256: z.string().regex(/^[a-fA-F0-9]{64}$/, 'must be 64 hex characters').optional(),
+  /** CPU threads for llama.cpp; default: physical cores. */
+  threads: positiveInt.optional(),
+  contextSize: positiveInt.default(4096),
+  /** Sequences decoded together in one context. */
+  parallel: positiveInt.default(4),
+  batchSize: positiveInt.default(512),
+  /** Requests waiting for a free sequence; beyond this, 429 with Retry-After. */
+  maxQueue: nonNegativeInt.default(64),
+  gpu: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'off']).default('auto'),
+  /** `eager`: load at start (readyz waits for it); `lazy`: on the first request. */
+  load: z.enum(['eager', 'lazy']).default('eager'),
+  /** Default cap on generated tokens when the request sets none. */
+  maxTokens: positiveInt.default(512),
+  embeddings: z.boolean().default(true),
+});
+
+export const backendSchema = z.discriminatedUnion('kind', [localSchema, openAICompatibleSchema, poolSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'kind must be one of "local", "openai-compatible", "pool"' : undefined,
+});
+
+export const keySchema = z.strictObject({
+  name,
+  /** `sha256:<hex>` of the key, as printed by `sluice keys create`. */
+  hash: z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be "sha256:" followed by 64 lowercase hex characters'),
+});
+
+export const configSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.number({ error: 'must be a number' }).int().min(0).max(65_535, 'must be a port number (0-65535)').default(8787),
+        /** Largest request body accepted, in bytes (413 beyond). */
+        bodyLimit: positiveInt.default(4 * 1024 * 1024),
+        /** Requests in flight across the gateway; beyond this, 429. */
+        maxConcurrentRequests: positiveInt.default(1024),
+        /** Grace period for in-flight requests on SIGTERM. */
+        shutdownTimeoutMs: positiveInt.default(30_000),
+      })
+      .default({ host: '127.0.0.1', port: 8787, bodyLimit: 4 * 1024 * 1024, maxConcurrentRequests: 1024, shutdownTimeoutMs: 30_000 }),
+    auth: z
+      .strictObject({
+        /** Turning auth off is for local development only and is logged loudly at start. */
+        enabled: z.boolean().default(true),
+        keys: z.array(keySchema).default([]),
+      })
+      .default({ enabled: true, keys: [] }),
+    /** Where sluice keeps its state (key store, model cache). */
+    dataDir: z.string().default('.sluice'),
+    /** Where downloaded models are cached; default `<dataDir>/models`. */
+    modelsDir: z.string().optional(),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        pretty: z.boolean().optional(),
+      })
+      .default({ level: 'info' }),
+    backends: z.array(backendSchema).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.backends.forEach((b, i) => {
+      if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}" (also backends[${seen.get(b.name)}])` });
+      seen.set(b.name, i);
+    });
+    cfg.backends.forEach((b, i) =>
+      b.fallbacks.forEach((f, j) => {
+        if (!seen.has(f)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'fallbacks', j], message: `unknown backend "${f}"` });
+        if (f === b.name) ctx.addIssue({ code: 'custom', path: ['backends', i, 'fallbacks', j], message: 'a backend cannot fall back to itself' });
+      }),
+    );
+  });
+
+export type SluiceConfig = z.output<typeof configSchema>;
+export type SluiceConfigInput = z.input<typeof configSchema>;
+export type BackendConfig = SluiceConfig['backends'][number];
+export type LocalBackendConfig = z.output<typeof localSchema>;
+export type OpenAICompatibleConfig = z.output<typeof openAICompatibleSchema>;
+export type PoolConfig = z.output<typeof poolSchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
+export type BreakerConfig = z.output<typeof breakerSchema>;

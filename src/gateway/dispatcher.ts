@@ -1,0 +1,172 @@
+/**
+ * Every request to a backend goes through `dispatch`: the router's plan is walked in order
+ * (primary, then fallbacks), each target behind its circuit breaker, with jittered-backoff retries
+ * on retryable failures, and the privacy guard applied to the body that leaves for each target.
+ * The `invoke` callback is the only endpoint-specific part. For streams it resolves once the backend
+ * has committed (upstream 2xx head / local sequence admitted), so a stream is never retried after
+ * the first byte reaches the client.
+ */
+import type { Backend, CallContext } from '../backends/types.js';
+import type { BackendConfig, RetryConfig } from '../config/schema.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Endpoint } from '../ledger/usage.js';
+import type { PrivacyGuard, Restorer } from '../privacy/guard.js';
+import type { Router } from '../router/router.js';
+import { CircuitBreaker } from './breaker.js';
+
+export interface DispatchResult<R> {
+  value: R;
+  backend: Backend;
+  restorer: Restorer;
+  /** Calls made, over all targets (1 = first try succeeded). */
+  attempts: number;
+  /** Backends that failed or were skipped before `backend` answered. */
+  fallbackFrom: string[];
+}
+
+/** Thrown when every target failed; carries what was tried for the usage event. */
+export class DispatchError extends GatewayError {
+  constructor(
+    cause: GatewayError,
+    readonly lastBackend: Backend | null,
+    readonly attempts: number,
+    readonly tried: string[],
+  ) {
+    super({ status: cause.status, type: cause.type, code: cause.code, param: cause.param, message: cause.message, retryAfter: cause.retryAfter, retryable: cause.retryable, cause });
+  }
+}
+
+interface BackendPolicy {
+  retry: RetryConfig;
+  breaker: CircuitBreaker;
+}
+
+export interface DispatcherOptions {
+  router: Router;
+  guard: PrivacyGuard;
+  backends: ReadonlyArray<{ backend: Backend; config: BackendConfig }>;
+  /** For tests: replaces the backoff sleep and clock. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^attempt)]. */
+export function backoffDelay(attempt: number, retry: RetryConfig, random: () => number = Math.random): number {
+  const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
+  return Math.floor(random() * cap);
+}
+
+/** Failures that say the backend is unhealthy (not the client's fault, not load shedding). */
+function countsAgainstBreaker(err: GatewayError): boolean {
+  return err.status >= 500;
+}
+
+export class Dispatcher {
+  readonly router: Router;
+  private readonly guard: PrivacyGuard;
+  private readonly policies = new Map<Backend, BackendPolicy>();
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(options: DispatcherOptions) {
+    this.router = options.router;
+    this.guard = options.guard;
+    this.sleep = options.sleep ?? abortableSleep;
+    this.random = options.random ?? Math.random;
+    for (const { backend, config } of options.backends) {
+      this.policies.set(backend, { retry: config.retry, breaker: new CircuitBreaker(config.breaker, options.now) });
+    }
+  }
+
+  breakerState(backend: Backend) {
+    return this.policies.get(backend)?.breaker.state ?? 'closed';
+  }
+
+  async dispatch<B extends { model: string }, R>(
+    endpoint: Endpoint,
+    body: B,
+    ctx: CallContext,
+    invoke: (backend: Backend, body: B, ctx: CallContext) => Promise<R>,
+  ): Promise<DispatchResult<R>> {
+    const plan = this.router.route(body.model, endpoint, ctx);
+    const tried: string[] = [];
+    let attempts = 0;
+    let lastError: GatewayError | null = null;
+    let lastBackend: Backend | null = null;
+
+    for (const target of plan.targets) {
+      const { backend } = target;
+      const policy = this.policies.get(backend);
+      if (policy && !policy.breaker.tryPass()) {
+        tried.push(backend.name);
+        lastError ??= new GatewayError({ status: 503, code: 'circuit_open', retryable: true, retryAfter: 1, message: `backend '${backend.name}' is failing and temporarily taken out of service (circuit open)` });
+        continue;
+      }
+      lastBackend = backend;
+      const targetBody = target.upstreamModel === body.model ? body : { ...body, model: target.upstreamModel };
+      const maxAttempts = 1 + (policy?.retry.attempts ?? 0);
+
+      for (let attempt = 0; attempt < maxAttempts; attempt++) {
+        if (ctx.signal.aborted) throw new DispatchError(clientClosed(), backend, attempts, tried);
+        attempts++;
+        let protectedBody: B;
+        let restorer: Restorer;
+        try {
+          ({ body: protectedBody, restorer } = this.guard.protect(endpoint, targetBody, { backend: backend.name, locality: backend.locality }, ctx));
+        } catch (err) {
+          policy?.breaker.onNeutral();
+          throw new DispatchError(toGatewayError(err), backend, attempts, tried);
+        }
+        try {
+          const value = await invoke(backend, protectedBody, ctx);
+          policy?.breaker.onSuccess();
+          return { value, backend, restorer, attempts, fallbackFrom: tried };
+        } catch (raw) {
+          const err = ctx.signal.aborted ? clientClosed() : toGatewayError(raw);
+          lastError = err;
+          if (ctx.signal.aborted) {
+            policy?.breaker.onNeutral();
+            throw new DispatchError(err, backend, attempts, tried);
+          }
+          if (countsAgainstBreaker(err)) policy?.breaker.onFailure();
+          else policy?.breaker.onNeutral();
+          // The client's own mistake (4xx other than 429) would fail the same way everywhere.
+          if (!err.retryable) throw new DispatchError(err, backend, attempts, tried);
+          if (attempt + 1 >= maxAttempts || policy?.breaker.state === 'open') break;
+          const delay = backoffDelay(attempt, policy!.retry, this.random);
+          // An upstream asking for a longer pause than we would wait: go to the fallback instead.
+          if (err.retryAfter !== undefined && err.retryAfter * 1000 > policy!.retry.maxDelayMs) break;
+          try {
+            await this.sleep(Math.max(delay, (err.retryAfter ?? 0) * 1000), ctx.signal);
+          } catch {
+            throw new DispatchError(clientClosed(), backend, attempts, tried);
+          }
+          if (!policy!.breaker.tryPass()) break;
+        }
+      }
+      tried.push(backend.name);
+    }
+    throw new DispatchError(lastError ?? new GatewayError({ status: 503, code: 'no_backend', message: `no backend available for model '${body.model}'` }), lastBackend, attempts, tried);
+  }
+}
+
+/** nginx's 499: the client went away; nobody sees this status, but logs and the ledger do. */
+export function clientClosed(): GatewayError {
+  return new GatewayError({ status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'client closed the request' });
+}

@@ -1,0 +1,96 @@
+/**
+ * API keys. Only a hash of each key is ever stored (config `auth.keys` or the key store file in the
+ * data dir); the key itself is shown once, when created. Keys are 256-bit random strings, so a
+ * fast hash (SHA-256) is the right tool: there is nothing to brute-force, unlike passwords.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const KEY_PREFIX = 'sk-sluice-';
+
+export interface StoredKey {
+  name: string;
+  hash: string;
+  createdAt?: string;
+}
+
+export function hashKey(key: string): string {
+  return 'sha256:' + createHash('sha256').update(key).digest('hex');
+}
+
+export function generateKey(): string {
+  return KEY_PREFIX + randomBytes(32).toString('base64url');
+}
+
+export function keyStorePath(dataDir: string): string {
+  return join(dataDir, 'keys.json');
+}
+
+/** Where the first-run key is written (mode 0600) so the README's example can read it. */
+export function initialKeyPath(dataDir: string): string {
+  return join(dataDir, 'initial-api-key');
+}
+
+export function readKeyStore(dataDir: string): StoredKey[] {
+  const path = keyStorePath(dataDir);
+  if (!existsSync(path)) return [];
+  const data = JSON.parse(readFileSync(path, 'utf8')) as { keys?: StoredKey[] };
+  return Array.isArray(data.keys) ? data.keys : [];
+}
+
+function writeKeyStore(dataDir: string, keys: StoredKey[]): void {
+  const path = keyStorePath(dataDir);
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ keys }, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** Creates a key, stores its hash, and returns the key (the only time it exists in clear). */
+export function createKey(dataDir: string, name: string): { key: string; stored: StoredKey } {
+  const keys = readKeyStore(dataDir);
+  if (keys.some((k) => k.name === name)) throw new Error(`a key named "${name}" already exists in ${keyStorePath(dataDir)}`);
+  const key = generateKey();
+  const stored = { name, hash: hashKey(key), createdAt: new Date().toISOString() };
+  writeKeyStore(dataDir, [...keys, stored]);
+  return { key, stored };
+}
+
+export function revokeKey(dataDir: string, name: string): boolean {
+  const keys = readKeyStore(dataDir);
+  const left = keys.filter((k) => k.name !== name);
+  if (left.length === keys.length) return false;
+  writeKeyStore(dataDir, left);
+  return true;
+}
+
+/**
+ * First run with auth on and no key anywhere: create one so the gateway is usable at once,
+ * and leave it in a 0600 file next to the store (the operator is told to move it somewhere safe).
+ */
+export function ensureInitialKey(dataDir: string): { key: string; path: string } {
+  const { key } = createKey(dataDir, 'default');
+  const path = initialKeyPath(dataDir);
+  writeFileSync(path, key + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return { key, path };
+}
+
+/** Hash -> key name, for the per-request lookup. */
+export class KeyRing {
+  private readonly byHash = new Map<string, string>();
+
+  constructor(keys: ReadonlyArray<{ name: string; hash: string }>) {
+    for (const k of keys) this.byHash.set(k.hash, k.name);
+  }
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  /** Returns the key's name, or undefined when the key is unknown. */
+  lookup(key: string): string | undefined {
+    return this.byHash.get(hashKey(key));
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * Model downloads and source resolution.
+ *
+ * Bytes go to `<file>.part`; an existing `.part` is resumed with an HTTP Range request (a server
+ * that ignores Range answers 200 and the download restarts from zero). The sha256 is checked when
+ * one is configured, and only a complete, verified file is renamed to its final name, so a crash
+ * or a cut connection never leaves a half-written model where the loader would pick it up.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fetch } from 'undici';
+import { cachePaths, ensureDir, fileSize, hashInto, readMeta, sha256File, writeMeta } from './cache.js';
+import { isRemote, parseModelSource, type ModelSource, type RemoteModelSource } from './source.js';
+
+export type ProgressFn = (received: number, total: number | undefined) => void;
+
+export interface DownloadOptions {
+  url: string;
+  /** Final path; bytes go to `<dest>.part` until complete and verified. */
+  dest: string;
+  /** Expected sha256 (hex); a mismatch deletes the download and throws. */
+  sha256?: string;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+  /** Further attempts after a transient failure, each resuming from the `.part` file. Default 3. */
+  retries?: number;
+  /** First delay between attempts (doubles each time). Default 500 ms. */
+  retryDelayMs?: number;
+  headers?: Record<string, string>;
+}
+
+export interface DownloadResult {
+  path: string;
+  size: number;
+  sha256: string;
+  /** Bytes already on disk when the (last) attempt started: > 0 means a resumed download. */
+  resumedFrom: number;
+}
+
+export class DownloadError extends Error {
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  constructor(message: string, options: { retryable: boolean; status?: number; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DownloadError';
+    this.retryable = options.retryable;
+    this.status = options.status;
+  }
+}
+
+/**
+ * The one error a missing model produces: it names the source and says how to supply a file
+ * by hand, because "fetch failed" alone leaves an offline user with nothing to do.
+ */
+export class ModelUnavailableError extends Error {
+  readonly source: string;
+  constructor(source: string, reason: string, options?: { cause?: unknown; hint?: boolean }) {
+    const hint =
+      options?.hint === false
+        ? ''
+        : ` To use a local file instead, set SLUICE_MODEL=/path/to/model.gguf or "model" in sluice.config.json, or download it first with: sluice models pull ${source}`;
+    super(`Model "${source}" is not available: ${reason}.${hint}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ModelUnavailableError';
+    this.source = source;
+  }
+}
+
+const inFlight = new Map<string, Promise<DownloadResult>>();
+
+/** Downloads `url` to `dest` (see the module comment). Concurrent calls for one `dest` share a transfer. */
+export function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
+  const existing = inFlight.get(options.dest);
+  if (existing) return existing;
+  const p = downloadWithRetries(options).finally(() => inFlight.delete(options.dest));
+  inFlight.set(options.dest, p);
+  return p;
+}
+
+async function downloadWithRetries(options: DownloadOptions): Promise<DownloadResult> {
+  const retries = options.retries ?? 3;
+  let delay = options.retryDelayMs ?? 500;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await downloadOnce(options);
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason ?? err;
+      const retryable = err instanceof DownloadError ? err.retryable : true;
+      if (!retryable || attempt >= retries) throw err;
+      await sleep(delay, undefined, { signal: options.signal });
+      delay *= 2;
+    }
+  }
+}
+
+async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
+  const { url, dest, signal, onProgress } = options;
+  const part = dest + '.part';
+  let offset = (await fileSize(part)) ?? 0;
+
+  const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
+  if (offset > 0) headers.range = `bytes=${offset}-`;
+  let res;
+  try {
+    res = await fetch(url, { headers, signal, redirect: 'follow' });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new DownloadError(`cannot reach ${url}: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+  }
+
+  if (res.status === 416 && offset > 0) {
+    // The .part may hold the whole file already (crash between the last byte and the rename).
+    await res.body?.cancel().catch(() => {});
+    const total = contentRangeTotal(res.headers.get('content-range'));
+    if (total === offset) return finish(options, part, offset, offset, createHash('sha256'), true);
+    await rm(part, { force: true });
+    throw new DownloadError(`server rejected resuming ${url} at byte ${offset}; restarting`, { retryable: true, status: 416 });
+  }
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+    throw new DownloadError(`HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''} from ${url}`, { retryable, status: res.status });
+  }
+
+  let total: number | undefined;
+  let append = false;
+  if (res.status === 206 && offset > 0) {
+    const range = parseContentRange(res.headers.get('content-range'));
+    if (!range || range.start !== offset) {
+      await res.body?.cancel().catch(() => {});
+      await rm(part, { force: true });
+      throw new DownloadError(`server answered ${url} with an unexpected range; restarting`, { retryable: true, status: 206 });
+    }
+    append = true;
+    total = range.total;
+  } else {
+    // 200 to a Range request: the server ignored it and sends the whole file again.
+    offset = 0;
+    const len = Number(res.headers.get('content-length'));
+    total = Number.isFinite(len) && len > 0 ? len : undefined;
+  }
+
+  const hash = createHash('sha256');
+  if (append) await hashInto(part, hash);
+  let received = offset;
+  onProgress?.(received, total);
+  const body = res.body;
+  if (!body) throw new DownloadError(`empty response body from ${url}`, { retryable: true });
+
+  async function* counted() {
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      received += chunk.byteLength;
+      onProgress?.(received, total);
+      yield chunk;
+    }
+  }
+  try {
+    await pipeline(Readable.from(counted()), createWriteStream(part, { flags: append ? 'a' : 'w' }), { signal });
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason ?? err;
+    throw new DownloadError(`download of ${url} interrupted after ${received} bytes: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+  }
+  if (total !== undefined && received !== total) {
+    throw new DownloadError(`download of ${url} ended after ${received} of ${total} bytes`, { retryable: true });
+  }
+  return finish(options, part, received, offset, hash, false);
+}
+
+async function finish(
+  options: DownloadOptions,
+  part: string,
+  size: number,
+  resumedFrom: number,
+  hash: ReturnType<typeof createHash>,
+  rehash: boolean,
+): Promise<DownloadResult> {
+  const got = rehash ? await sha256File(part) : hash.digest('hex');
+  if (options.sha256 && got !== options.sha256.toLowerCase()) {
+    await rm(part, { force: true });
+    throw new DownloadError(`sha256 mismatch for ${options.url}: expected ${options.sha256.toLowerCase()}, got ${got}; the download was deleted`, { retryable: false });
+  }
+  // Flushed before the rename so a power cut cannot leave a complete-looking but empty model file.
+  const fh = await open(part, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(part, options.dest);
+  return { path: options.dest, size, sha256: got, resumedFrom };
+}
+
+function parseContentRange(header: string | null): { start: number; total: number | undefined } | null {
+  const m = header ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(header.trim()) : null;
+  if (!m) return null;
+  return { start: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+function contentRangeTotal(header: string | null): number | undefined {
+  const m = header ? /\/(\d+)\s*$/.exec(header) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+function describeNetworkError(err: unknown): string {
+  // undici reports "fetch failed" and keeps the useful part (ECONNREFUSED, ENOTFOUND, ...) in `cause`.
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let i = 0; e && i < 4; i++) {
+    if (e instanceof Error) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const text = code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+      if (text && !parts.includes(text)) parts.push(text);
+      e = e.cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  const useful = parts.filter((p) => p !== 'fetch failed');
+  return (useful.length ? useful : parts).join(': ') || 'unknown error';
+}
+
+export interface EnsureModelOptions {
+  modelsDir: string;
+  hfEndpoint?: string;
+  sha256?: string;
+  /** Never download; a model that is not cached fails with the clear error. */
+  offline?: boolean;
+  onProgress?: ProgressFn;
+  /** Called once a download is actually needed (not on a cache hit). */
+  onDownloadStart?: (url: string) => void;
+  signal?: AbortSignal;
+  retries?: number;
+  retryDelayMs?: number;
+  cwd?: string;
+}
+
+export interface EnsuredModel {
+  path: string;
+  source: ModelSource;
+  /** True when this call fetched bytes (false for local files and cache hits). */
+  downloaded: boolean;
+}
+
+/**
+ * Turns a model reference into a local file: a path as is (it must exist), a URL or `hf:` from
+ * the cache, downloading it when missing. Every failure is a `ModelUnavailableError`.
+ */
+export async function ensureModel(ref: string | ModelSource, options: EnsureModelOptions): Promise<EnsuredModel> {
+  const source = typeof ref === 'string' ? parseModelSource(ref, { hfEndpoint: options.hfEndpoint, cwd: options.cwd }) : ref;
+  if (!isRemote(source)) {
+    if ((await fileSize(source.path)) === null) {
+      throw new ModelUnavailableError(source.raw, `file ${source.path} does not exist (or is not a file)`, { hint: false });
+    }
+    return { path: source.path, source, downloaded: false };
+  }
+  const { file } = cachePaths(options.modelsDir, source.cacheName);
+  const cached = await cacheLookup(source, options);
+  if (cached === 'hit') return { path: file, source, downloaded: false };
+  const missing =
+    cached === 'mismatch'
+      ? `the cached copy ${file} does not match the configured sha256`
+      : `it is not in the model cache (${options.modelsDir})`;
+  if (options.offline) {
+    throw new ModelUnavailableError(source.raw, `${missing} and downloads are disabled (offline)`);
+  }
+  try {
+    await ensureDir(options.modelsDir);
+    options.onDownloadStart?.(source.url);
+    const result = await downloadFile({
+      url: source.url,
+      dest: file,
+      sha256: options.sha256,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      retries: options.retries,
+      retryDelayMs: options.retryDelayMs,
+      headers: authHeaders(source),
+    });
+    await writeMeta(cachePaths(options.modelsDir, source.cacheName).meta, {
+      source: source.raw,
+      url: source.url,
+      sha256: result.sha256,
+      size: result.size,
+      downloadedAt: new Date().toISOString(),
+    });
+    return { path: file, source, downloaded: true };
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    const mismatch = err instanceof DownloadError && /sha256 mismatch/.test(reason);
+    throw new ModelUnavailableError(source.raw, mismatch ? reason : `${missing} and the download failed: ${reason}`, {
+      cause: err,
+      hint: !mismatch,
+    });
+  }
+}
+
+/** Whether a remote source is cached, and (when a sha256 is configured) whether the copy matches it. */
+export async function cacheLookup(source: RemoteModelSource, options: { modelsDir: string; sha256?: string }): Promise<'hit' | 'miss' | 'mismatch'> {
+  const { file, meta } = cachePaths(options.modelsDir, source.cacheName);
+  const size = await fileSize(file);
+  if (size === null) return 'miss';
+  if (!options.sha256) return 'hit';
+  const want = options.sha256.toLowerCase();
+  const recorded = await readMeta(meta);
+  if (recorded && recorded.size === size) return recorded.sha256 === want ? 'hit' : 'mismatch';
+  // No (or stale) record, e.g. a file copied in by hand: hash it once and remember the result.
+  const got = await sha256File(file);
+  await writeMeta(meta, { source: source.raw, url: source.url, sha256: got, size, downloadedAt: new Date().toISOString() }).catch(() => {});
+  return got === want ? 'hit' : 'mismatch';
+}
+
+function authHeaders(source: RemoteModelSource): Record<string, string> | undefined {
+  // Gated Hugging Face repos need a token; it is only ever sent for hf: references.
+  const token = source.kind === 'hf' ? process.env.HF_TOKEN : undefined;
+  return token ? { authorization: `Bearer ${token}` } : undefined;
+}

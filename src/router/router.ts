@@ -1,0 +1,100 @@
+/**
+ * Where a request's backend is chosen: the one place routing policies plug in.
+ * This release routes by model name: each backend serves the public model ids of its `models`
+ * map (default: its own name), `<backend>/<upstream-model>` addresses a remote backend directly,
+ * and a backend's `fallbacks` follow it in the plan. Learned and cascade routing (later issue)
+ * implement `Router` and return a different plan; nothing else in the gateway changes.
+ */
+import type { ModelInfo } from '../api/types.js';
+import type { Backend, CallContext } from '../backends/types.js';
+import type { BackendConfig } from '../config/schema.js';
+import { errors } from '../errors.js';
+import type { Endpoint } from '../ledger/usage.js';
+
+export interface RouteTarget {
+  backend: Backend;
+  /** The model name to send to this backend. */
+  upstreamModel: string;
+}
+
+export interface RoutePlan {
+  /** The primary target first, then fallbacks in order. */
+  targets: RouteTarget[];
+}
+
+export interface Router {
+  /** Throws a 404 GatewayError for a model nobody serves. */
+  route(model: string, endpoint: Endpoint, ctx: CallContext): RoutePlan;
+  models(): ModelInfo[];
+}
+
+interface Entry {
+  backend: Backend;
+  /** public id -> upstream name */
+  models: Record<string, string>;
+  fallbacks: string[];
+}
+
+export class ModelRouter implements Router {
+  private readonly entries = new Map<string, Entry>();
+  /** public model id -> plan, computed once: routing is a Map lookup on the hot path. */
+  private readonly plans = new Map<string, RoutePlan>();
+  private readonly modelList: ModelInfo[] = [];
+
+  constructor(backends: ReadonlyArray<{ backend: Backend; config: BackendConfig }>) {
+    const created = Math.floor(Date.now() / 1000);
+    for (const { backend, config } of backends) {
+      const models = config.models ?? { [config.name]: config.name };
+      this.entries.set(config.name, { backend, models, fallbacks: config.fallbacks });
+    }
+    for (const [name, entry] of this.entries) {
+      for (const [publicId, upstream] of Object.entries(entry.models)) {
+        if (this.plans.has(publicId)) continue; // first backend that declares a model owns it
+        this.plans.set(publicId, this.plan(name, upstream, publicId));
+        this.modelList.push({ id: publicId, object: 'model', created, owned_by: `sluice:${name}` });
+      }
+    }
+  }
+
+  private plan(primary: string, upstream: string, publicId: string): RoutePlan {
+    const targets: RouteTarget[] = [];
+    const seen = new Set<string>();
+    // Breadth-first over fallbacks of fallbacks, each backend once.
+    const queue: Array<[string, string]> = [[primary, upstream]];
+    while (queue.length) {
+      const [name, model] = queue.shift()!;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const entry = this.entries.get(name);
+      if (!entry) continue;
+      targets.push({ backend: entry.backend, upstreamModel: model });
+      for (const fb of entry.fallbacks) {
+        const fbEntry = this.entries.get(fb);
+        if (!fbEntry) continue;
+        // A fallback serves the same public model if it declares it, else its own default model.
+        queue.push([fb, fbEntry.models[publicId] ?? Object.values(fbEntry.models)[0] ?? fb]);
+      }
+    }
+    return { targets };
+  }
+
+  route(model: string, _endpoint: Endpoint, _ctx: CallContext): RoutePlan {
+    const plan = this.plans.get(model);
+    if (plan) return plan;
+    // `<backend>/<upstream model>`: pass any model name through to a remote backend.
+    const slash = model.indexOf('/');
+    if (slash > 0) {
+      const name = model.slice(0, slash);
+      const entry = this.entries.get(name);
+      if (entry && entry.backend.kind !== 'local') {
+        const direct = this.plan(name, model.slice(slash + 1), model);
+        return direct;
+      }
+    }
+    throw errors.modelNotFound(model);
+  }
+
+  models(): ModelInfo[] {
+    return this.modelList;
+  }
+}

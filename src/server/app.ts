@@ -1,0 +1,82 @@
+/**
+ * The HTTP layer: Fastify with the OpenAI routes, health routes, auth, the concurrency cap and
+ * OpenAI-shaped errors. It holds no policy: backends are chosen by the dispatcher's router.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Backend } from '../backends/types.js';
+import { errors } from '../errors.js';
+import type { Dispatcher } from '../gateway/dispatcher.js';
+import type { KeyRing } from '../keys/store.js';
+import type { UsageEvents } from '../ledger/usage.js';
+import { authenticate } from './auth.js';
+import { installErrorHandlers } from './errors.js';
+import { ApiCall } from './request-context.js';
+import { registerHealthRoutes, type HealthState } from './routes/health.js';
+import { registerOpenAIRoutes } from './routes/openai.js';
+
+export interface ServerOptions {
+  logger: Logger;
+  dispatcher: Dispatcher;
+  backends: ReadonlyArray<Backend>;
+  events: UsageEvents;
+  /** null: auth disabled (local development only). */
+  keys: KeyRing | null;
+  bodyLimit: number;
+  maxConcurrentRequests: number;
+  health: HealthState;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Honours a caller's x-request-id (tracing across services) when it is safe to echo back. */
+function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+}
+
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    disableRequestLogging: true, // one line per request comes from the usage event instead
+    bodyLimit: options.bodyLimit,
+    genReqId: requestId,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 75_000,
+  });
+
+  // curl -d sends form-encoded by default, many scripts send text/plain: the body is JSON either way.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch (err) {
+      (err as { statusCode?: number }).statusCode = 400;
+      done(err as Error, undefined);
+    }
+  });
+
+  installErrorHandlers(app);
+  registerHealthRoutes(app, options.backends, options.health);
+
+  let inFlight = 0;
+  const { keys, events, maxConcurrentRequests } = options;
+
+  app.register(async (v1) => {
+    v1.addHook('onRequest', async (request: FastifyRequest, reply) => {
+      const call = new ApiCall(request.id, 'chat.completions', events);
+      request.apiCall = call;
+      reply.header('x-request-id', request.id);
+      reply.header('x-sluice-backend', 'none');
+      call.watch(reply);
+      inFlight++;
+      reply.raw.once('close', () => inFlight--);
+      if (keys) call.keyName = authenticate(request, keys);
+      if (inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);
+    });
+    registerOpenAIRoutes(v1, options.dispatcher);
+  });
+
+  return app;
+}

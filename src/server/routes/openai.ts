@@ -1,0 +1,101 @@
+/** The OpenAI-compatible API: chat completions, completions, embeddings, models. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { chatCompletionRequest, completionRequest, embeddingsRequest } from '../../api/schemas.js';
+import type { ChatCompletionChunk, CompletionChunk } from '../../api/types.js';
+import type { Backend, CallContext } from '../../backends/types.js';
+import { DispatchError, type Dispatcher, type DispatchResult } from '../../gateway/dispatcher.js';
+import type { Endpoint } from '../../ledger/usage.js';
+import { errors } from '../../errors.js';
+import { parseBody } from '../errors.js';
+import { apiCallOf, type ApiCall } from '../request-context.js';
+import { relayStream } from '../sse.js';
+
+function recordDispatch(call: ApiCall, result: DispatchResult<unknown>): void {
+  call.backend = result.backend;
+  call.attempts = result.attempts;
+  call.fallbackFrom = result.fallbackFrom;
+}
+
+/** Keeps what a failed dispatch tried, for the usage event, and rethrows for the error handler. */
+function recordFailure(call: ApiCall, err: unknown): never {
+  if (err instanceof DispatchError) {
+    call.backend = err.lastBackend;
+    call.attempts = err.attempts;
+    call.fallbackFrom = err.tried;
+  }
+  throw err;
+}
+
+async function dispatchOnce<B extends { model: string }, R>(
+  dispatcher: Dispatcher,
+  call: ApiCall,
+  endpoint: Endpoint,
+  body: B,
+  invoke: (backend: Backend, body: B, ctx: CallContext) => Promise<R>,
+): Promise<DispatchResult<R>> {
+  call.model = body.model;
+  try {
+    const result = await dispatcher.dispatch(endpoint, body, call, invoke);
+    recordDispatch(call, result);
+    return result;
+  } catch (err) {
+    return recordFailure(call, err);
+  }
+}
+
+function sendJson<T extends { usage?: { prompt_tokens?: number; completion_tokens?: number } | null }>(
+  reply: FastifyReply,
+  call: ApiCall,
+  result: DispatchResult<T>,
+): T {
+  const body = result.restorer.restore(result.value);
+  call.setUsage(body.usage);
+  reply.header('x-sluice-backend', result.backend.name);
+  call.finish('ok', 200);
+  return body;
+}
+
+export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatcher): void {
+  app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
+    const call = apiCallOf(request);
+    const body = parseBody(chatCompletionRequest, request.body);
+    if (body.stream) {
+      call.stream = true;
+      const result = await dispatchOnce(dispatcher, call, 'chat.completions', body, (b, req, ctx) => b.streamChatCompletion(req, ctx));
+      return relayStream<ChatCompletionChunk>(reply, call, result, body.stream_options?.include_usage === true);
+    }
+    const result = await dispatchOnce(dispatcher, call, 'chat.completions', body, (b, req, ctx) => b.chatCompletion(req, ctx));
+    return sendJson(reply, call, result);
+  });
+
+  app.post('/v1/completions', async (request: FastifyRequest, reply: FastifyReply) => {
+    const call = apiCallOf(request);
+    call.endpoint = 'completions';
+    const body = parseBody(completionRequest, request.body);
+    if (body.stream) {
+      call.stream = true;
+      const result = await dispatchOnce(dispatcher, call, 'completions', body, (b, req, ctx) => b.streamCompletion(req, ctx));
+      return relayStream<CompletionChunk>(reply, call, result, body.stream_options?.include_usage === true);
+    }
+    const result = await dispatchOnce(dispatcher, call, 'completions', body, (b, req, ctx) => b.completion(req, ctx));
+    return sendJson(reply, call, result);
+  });
+
+  app.post('/v1/embeddings', async (request: FastifyRequest, reply: FastifyReply) => {
+    const call = apiCallOf(request);
+    call.endpoint = 'embeddings';
+    const body = parseBody(embeddingsRequest, request.body);
+    const result = await dispatchOnce(dispatcher, call, 'embeddings', body, (b, req, ctx) => b.embeddings(req, ctx));
+    return sendJson(reply, call, result);
+  });
+
+  const modelList = () => ({ object: 'list', data: dispatcher.router.models() });
+  app.get('/v1/models', async () => modelList());
+  // Wildcard, not `:id`: model ids such as `openai/gpt-4o` contain slashes.
+  app.get('/v1/models/*', async (request: FastifyRequest<{ Params: { '*': string } }>) => {
+    const id = decodeURIComponent(request.params['*']);
+    const model = dispatcher.router.models().find((m) => m.id === id);
+    if (model) return model;
+    throw errors.modelNotFound(id);
+  });
+}
