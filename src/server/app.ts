@@ -3,7 +3,7 @@
  * OpenAI-shaped errors. It holds no policy: backends are chosen by the dispatcher's router.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/types.js';
 import { errors } from '../errors.js';
@@ -39,7 +39,8 @@ function requestId(req: { headers: Record<string, string | string[] | undefined>
 export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
-    disableRequestLogging: true, // one line per request comes from the usage event instead
+    // One log line per request comes from the usage event instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
     genReqId: requestId,
     return503OnClosing: true,
@@ -57,6 +58,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }
   });
 
+  // Every response, errors and health included, says which request it answers and who answered.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    reply.header('x-sluice-backend', 'none');
+    done();
+  });
+
   installErrorHandlers(app);
   registerHealthRoutes(app, options.backends, options.health);
 
@@ -67,8 +75,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     v1.addHook('onRequest', async (request: FastifyRequest, reply) => {
       const call = new ApiCall(request.id, 'chat.completions', events);
       request.apiCall = call;
-      reply.header('x-request-id', request.id);
-      reply.header('x-sluice-backend', 'none');
       call.watch(reply);
       inFlight++;
       reply.raw.once('close', () => inFlight--);

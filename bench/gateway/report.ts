@@ -1,0 +1,93 @@
+/** Turning per-round measurements into the printed table, the comparisons and the JSON record. */
+import type { Measurement } from './load.js';
+
+export interface TargetResult extends Measurement {
+  /** CPU time of the target's own process per request, µs (gateway process; the mock for direct). */
+  cpuUsPerReq: number | undefined;
+}
+
+export type Round = Record<string, TargetResult>;
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** Median of every metric separately, over the rounds in which the target ran. */
+export function medianOf(rounds: Round[], target: string): TargetResult {
+  const runs = rounds.map((r) => r[target]).filter((r): r is TargetResult => r !== undefined);
+  const m = (pick: (r: TargetResult) => number | undefined) => median(runs.map((r) => pick(r) ?? Number.NaN));
+  const sum = (pick: (r: TargetResult) => number) => runs.reduce((n, r) => n + pick(r), 0);
+  const cpu = m((r) => r.cpuUsPerReq);
+  return {
+    rps: m((r) => r.rps),
+    p50: m((r) => r.p50),
+    p99: m((r) => r.p99),
+    autocannonP50: m((r) => r.autocannonP50),
+    autocannonP99: m((r) => r.autocannonP99),
+    cpuUsPerReq: Number.isNaN(cpu) ? undefined : cpu,
+    // Counts are summed: a single error in any round must show.
+    requests: sum((r) => r.requests),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    durationSec: sum((r) => r.durationSec),
+  };
+}
+
+const HEAD = ['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'cpu µs/req'];
+
+function row(name: string, r: TargetResult): string[] {
+  return [
+    name,
+    r.rps.toFixed(0),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    String(r.non2xx),
+    String(r.errors + r.timeouts),
+    r.cpuUsPerReq === undefined ? '-' : r.cpuUsPerReq.toFixed(0),
+  ];
+}
+
+function table(rows: string[][]): string {
+  const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+export function formatRound(index: number, order: string[], round: Round): string {
+  return table([HEAD.map((h, i) => (i === 0 ? `round ${index + 1}` : h)), ...order.map((t) => row(t, round[t]!))]);
+}
+
+export function formatMedians(targets: string[], medians: Record<string, TargetResult>, rounds: number): string {
+  return table([HEAD.map((h, i) => (i === 0 ? `median/${rounds}` : h)), ...targets.map((t) => row(t, medians[t]!))]);
+}
+
+/** Lines comparing sluice with the bare mock and with Portkey; the caller prints the ratio line last. */
+export function comparisons(medians: Record<string, TargetResult>): string[] {
+  const out: string[] = [];
+  const { direct, sluice, portkey } = medians;
+  if (direct && sluice) {
+    out.push(
+      `sluice vs direct: +${(sluice.p50 - direct.p50).toFixed(2)} ms per request at p50 (${direct.p50.toFixed(2)} -> ${sluice.p50.toFixed(2)} ms), ` +
+        `throughput ${((sluice.rps / direct.rps) * 100).toFixed(0)}% of direct`,
+    );
+  }
+  if (sluice && portkey) {
+    const ratio = sluice.rps / portkey.rps;
+    const lowerP99 = sluice.p99 < portkey.p99;
+    out.push(
+      `sluice vs portkey: ${ratio.toFixed(2)}x throughput (${sluice.rps.toFixed(0)} vs ${portkey.rps.toFixed(0)} req/s), ` +
+        `p99 ${sluice.p99.toFixed(2)} vs ${portkey.p99.toFixed(2)} ms (${lowerP99 ? 'lower' : 'NOT lower'})`,
+    );
+    out.push(`target (sluice >= 4x portkey throughput and lower p99): ${ratio >= 4 && lowerP99 ? 'met' : 'NOT met'}`);
+  }
+  return out;
+}
+
+export function ratioLine(medians: Record<string, TargetResult>): string | undefined {
+  const { sluice, portkey } = medians;
+  if (!sluice || !portkey) return undefined;
+  return `sluice/portkey throughput: ${(sluice.rps / portkey.rps).toFixed(2)}`;
+}

@@ -1,0 +1,275 @@
+/**
+ * Gateway overhead benchmark (`npm run bench:gateway`): the same mock upstream and the same
+ * load (autocannon, 16 connections, a small non-streaming chat completion) sent
+ *   - direct to the mock,
+ *   - through sluice (built dist, auth on, one openai-compatible backend, no retries),
+ *   - through Portkey's open-source gateway (npm, its defaults, custom-host header),
+ * in rounds whose order rotates, because a 2-core machine is noisy. Prints per-round numbers,
+ * the median table, the comparisons, and last: `sluice/portkey throughput: <ratio>`.
+ *
+ * Flags: --duration s (10, env BENCH_DURATION)  --warmup s (2)  --rounds n (3, env BENCH_ROUNDS)
+ *        --connections n (16)  --targets direct,sluice,portkey  --stream  --skip-build
+ *        --profile (V8 CPU profiles of both gateways, summarised at the end)
+ *        --json file (bench/results/gateway.json; "" to skip)  --ready-timeout s (30)
+ * --stream measures SSE instead; Portkey cannot stream in this install (see runOne), so pair it
+ * with --targets direct,sluice.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { measure, verifyTarget, type LoadOptions, type Target } from './load.js';
+import { cpuTimeMs, freePort, killAllNow, spawnNode, stop, stopAll, waitReady, type Child } from './procs.js';
+import { formatSummary, summarizeProfile } from './profile.js';
+import { comparisons, formatMedians, formatRound, medianOf, ratioLine, type Round, type TargetResult } from './report.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ALL_TARGETS = ['direct', 'sluice', 'portkey'] as const;
+type TargetName = (typeof ALL_TARGETS)[number];
+
+interface Options extends LoadOptions {
+  warmupSec: number;
+  rounds: number;
+  targets: TargetName[];
+  build: boolean;
+  profile: boolean;
+  json: string;
+  readyTimeoutMs: number;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string', default: '2' },
+      rounds: { type: 'string' },
+      connections: { type: 'string', default: '16' },
+      targets: { type: 'string', default: ALL_TARGETS.join(',') },
+      stream: { type: 'boolean', default: false },
+      'skip-build': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      json: { type: 'string', default: 'bench/results/gateway.json' },
+      'ready-timeout': { type: 'string', default: '30' },
+    },
+  });
+  const num = (name: string, raw: string | undefined, min: number) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number >= ${min}, got "${raw}"`);
+    return n;
+  };
+  const targets = values.targets.split(',').map((t) => t.trim());
+  for (const t of targets) if (!(ALL_TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target "${t}" (known: ${ALL_TARGETS.join(', ')})`);
+  return {
+    durationSec: num('duration', values.duration ?? process.env.BENCH_DURATION ?? '10', 1),
+    warmupSec: num('warmup', values.warmup, 0),
+    rounds: Math.floor(num('rounds', values.rounds ?? process.env.BENCH_ROUNDS ?? '3', 1)),
+    connections: Math.floor(num('connections', values.connections, 1)),
+    targets: targets as TargetName[],
+    stream: values.stream,
+    build: !values['skip-build'],
+    profile: values.profile,
+    json: values.json,
+    readyTimeoutMs: num('ready-timeout', values['ready-timeout'], 1) * 1000,
+  };
+}
+
+/** Builds dist/ so sluice runs as it ships. A failing type-check still emits; dist decides. */
+function buildSluice(): void {
+  const started = Date.now();
+  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  if (tsc.status !== 0) {
+    const lines = `${tsc.stdout}${tsc.stderr}`.trim().split('\n');
+    console.warn(`warning: tsc -p tsconfig.build.json exited ${tsc.status}; benchmarking whatever it emitted. First errors:\n  ${lines.slice(0, 8).join('\n  ')}`);
+  } else {
+    console.log(`built dist/ in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+interface Env {
+  workDir: string;
+  profileDir: string;
+  mockUrl: string;
+  children: Map<TargetName | 'mock', Child>;
+  targets: Map<TargetName, Target>;
+}
+
+async function startMock(env: Env, opts: Options): Promise<void> {
+  const port = await freePort();
+  const mock = spawnNode({ name: 'mock', cwd: ROOT, logDir: env.workDir, args: ['--import', 'tsx', 'test/support/mock-openai.ts', '--port', String(port), '--host', '127.0.0.1'] });
+  env.children.set('mock', mock);
+  env.mockUrl = `http://127.0.0.1:${port}/v1`;
+  await waitReady(mock, `${env.mockUrl}/models`, opts.readyTimeoutMs);
+  env.targets.set('direct', { name: 'direct', url: `${env.mockUrl}/chat/completions`, headers: { authorization: 'Bearer sk-bench-upstream' }, pid: mock.pid });
+}
+
+async function startSluice(env: Env, opts: Options): Promise<void> {
+  const entry = join(ROOT, 'dist/cli/index.js');
+  if (!existsSync(entry)) throw new Error(`sluice: ${relative(ROOT, entry)} does not exist (build failed or was skipped)`);
+  const port = await freePort();
+  const key = `sk-sluice-bench-${randomBytes(16).toString('hex')}`;
+  const config = {
+    server: { port, host: '127.0.0.1' },
+    log: { level: 'warn' },
+    auth: { enabled: true, keys: [{ name: 'bench', hash: `sha256:${createHash('sha256').update(key).digest('hex')}` }] },
+    dataDir: join(env.workDir, 'sluice-data'),
+    backends: [{ kind: 'openai-compatible', name: 'mock', baseUrl: env.mockUrl, models: ['gpt-4o-mini'], retry: { attempts: 0 } }],
+  };
+  const configFile = join(env.workDir, 'sluice.config.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const sluice = spawnNode({ name: 'sluice', cwd: env.workDir, logDir: env.workDir, args: [...profileArgs(env, opts, 'sluice'), entry, 'serve', '--config', configFile] });
+  env.children.set('sluice', sluice);
+  await waitReady(sluice, `http://127.0.0.1:${port}/readyz`, opts.readyTimeoutMs);
+  env.targets.set('sluice', { name: 'sluice', url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: { authorization: `Bearer ${key}` }, pid: sluice.pid });
+}
+
+/**
+ * Portkey as its npm package starts it (`start-server.js --port=N`, no other flag). The only
+ * preload keeps it on 127.0.0.1 (it has no host option); with --profile a second one lets
+ * SIGTERM exit cleanly so V8 writes the profile.
+ */
+async function startPortkey(env: Env, opts: Options): Promise<void> {
+  const port = await freePort();
+  const preload = ['--import', join(ROOT, 'bench/gateway/loopback-only.mjs')];
+  if (opts.profile) preload.push('--import', join(ROOT, 'bench/gateway/exit-on-sigterm.mjs'));
+  const script = join(ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  const portkey = spawnNode({ name: 'portkey', cwd: env.workDir, logDir: env.workDir, args: [...preload, ...profileArgs(env, opts, 'portkey'), script, `--port=${port}`] });
+  env.children.set('portkey', portkey);
+  await waitReady(portkey, `http://127.0.0.1:${port}/`, opts.readyTimeoutMs);
+  env.targets.set('portkey', {
+    name: 'portkey',
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    // Its OpenAI provider with a custom host: the headers its README documents for self-hosted upstreams.
+    headers: { authorization: 'Bearer sk-bench-upstream', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': env.mockUrl },
+    pid: portkey.pid,
+  });
+}
+
+function profileArgs(env: Env, opts: Options, name: string): string[] {
+  return opts.profile ? ['--cpu-prof', '--cpu-prof-dir', join(env.profileDir, name)] : [];
+}
+
+/** Sanity request, warm-up, then the measured run with the target process's CPU time around it. */
+async function runOne(target: Target, opts: Options): Promise<TargetResult> {
+  await verifyTarget(target, opts.stream).catch((err: Error) => {
+    // Portkey 1.15.2 with the @hono/node-server npm resolves today cannot stream on Node
+    // ("TypeError: immutable" in updateHeaders, Portkey-AI/gateway#1389 and #1550).
+    if (opts.stream && target.name === 'portkey') err.message += '\n  (known Portkey bug on Node, gateway#1389/#1550: use --stream --targets direct,sluice)';
+    throw err;
+  });
+  if (opts.warmupSec > 0) await measure(target, { ...opts, durationSec: opts.warmupSec });
+  const cpuBefore = target.pid === undefined ? undefined : cpuTimeMs(target.pid);
+  const m = await measure(target, opts);
+  const cpuAfter = target.pid === undefined ? undefined : cpuTimeMs(target.pid);
+  const cpuUsPerReq = cpuBefore === undefined || cpuAfter === undefined || m.requests === 0 ? undefined : ((cpuAfter - cpuBefore) * 1000) / m.requests;
+  if (m.non2xx > 0 || m.errors > 0 || m.timeouts > 0 || m.requests === 0) {
+    throw new Error(`${target.name}: ${m.requests} ok, ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts under load: not reporting numbers from a failing target`);
+  }
+  return { ...m, cpuUsPerReq };
+}
+
+/** Round r runs the targets rotated by r, so no target always goes first (or always follows another). */
+function orderFor(round: number, targets: TargetName[]): TargetName[] {
+  const k = round % targets.length;
+  return [...targets.slice(k), ...targets.slice(0, k)];
+}
+
+async function startTargets(env: Env, opts: Options): Promise<void> {
+  await startMock(env, opts);
+  if (opts.targets.includes('portkey')) await startPortkey(env, opts);
+  if (opts.targets.includes('sluice')) {
+    if (opts.build) buildSluice();
+    await startSluice(env, opts);
+  }
+}
+
+function printProfiles(env: Env): void {
+  for (const name of ['sluice', 'portkey']) {
+    const dir = join(env.profileDir, name);
+    if (!existsSync(dir)) continue;
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length === 0) {
+      console.log(`\n${name}: no CPU profile was written (did it exit on SIGTERM?)`);
+      continue;
+    }
+    const file = join(dir, files[0]!);
+    console.log(`\n${formatSummary(`${name} CPU profile ${relative(ROOT, file)}`, summarizeProfile(file, 20), 20)}`);
+  }
+}
+
+function writeJson(opts: Options, rounds: Round[], medians: Record<string, TargetResult>): void {
+  if (!opts.json) return;
+  const file = join(ROOT, opts.json);
+  mkdirSync(dirname(file), { recursive: true });
+  const pkg = (p: string) => (JSON.parse(readFileSync(join(ROOT, p), 'utf8')) as { version: string }).version;
+  const record = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: `${availableParallelism()} x ${cpus()[0]?.model ?? '?'}`,
+    versions: { sluice: pkg('package.json'), portkey: pkg('node_modules/@portkey-ai/gateway/package.json'), autocannon: pkg('node_modules/autocannon/package.json') },
+    options: { ...opts },
+    rounds,
+    medians,
+    sluiceOverPortkey: medians.sluice && medians.portkey ? medians.sluice.rps / medians.portkey.rps : null,
+  };
+  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  console.log(`\nresults written to ${relative(ROOT, file)}`);
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions();
+  const workDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const env: Env = { workDir, profileDir: join(ROOT, 'bench/results/profiles', new Date().toISOString().replace(/[:.]/g, '-')), mockUrl: '', children: new Map(), targets: new Map() };
+  let ok = false;
+  try {
+    console.log(
+      `gateway bench: ${opts.targets.join(', ')}; ${opts.connections} connections, ${opts.warmupSec} s warm-up + ${opts.durationSec} s measured, ` +
+        `${opts.rounds} round(s), ${opts.stream ? 'streaming' : 'non-streaming'} chat completion; node ${process.version}, ${availableParallelism()} CPUs`,
+    );
+    await startTargets(env, opts);
+    const rounds: Round[] = [];
+    for (let r = 0; r < opts.rounds; r++) {
+      const order = orderFor(r, opts.targets);
+      const round: Round = {};
+      for (const name of order) round[name] = await runOne(env.targets.get(name)!, opts);
+      rounds.push(round);
+      console.log(`\n${formatRound(r, order, round)}`);
+    }
+    // Stop the gateways before summarising: V8 writes a CPU profile only when the process exits.
+    if (opts.profile) {
+      for (const name of ['sluice', 'portkey'] as const) {
+        const child = env.children.get(name);
+        if (child) await stop(child);
+      }
+      printProfiles(env);
+    }
+    const medians = Object.fromEntries(opts.targets.map((t) => [t, medianOf(rounds, t)]));
+    writeJson(opts, rounds, medians);
+    console.log(`\nlatency: autocannon per-response timings (sub-ms); cpu: the target's own process (the mock for direct)`);
+    console.log(formatMedians(opts.targets, medians, opts.rounds));
+    console.log('');
+    for (const line of comparisons(medians)) console.log(line);
+    const last = ratioLine(medians);
+    if (last) console.log(last);
+    ok = true;
+  } finally {
+    await stopAll();
+    if (ok) rmSync(workDir, { recursive: true, force: true });
+    else console.error(`\nchild logs kept in ${workDir}`);
+  }
+}
+
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping child processes`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(`\nbench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,87 @@
+/**
+ * Admission to the context's sequences: a free slot is taken at once; otherwise the request waits
+ * in a bounded FIFO queue, and beyond that it is refused. A freed slot is handed straight to the
+ * oldest waiter, so a steady stream of new requests cannot overtake the queue.
+ */
+import { GatewayError } from '../../errors.js';
+
+interface Waiter<T> {
+  resolve: (slot: T) => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+export class SlotPool<T> {
+  private readonly free: T[];
+  private readonly waiters: Waiter<T>[] = [];
+  readonly size: number;
+
+  constructor(
+    slots: T[],
+    private readonly maxQueue: number,
+    /** Built lazily: the 429 carries a Retry-After computed from current load. */
+    private readonly queueFull: () => Error,
+  ) {
+    this.free = slots.slice();
+    this.size = slots.length;
+  }
+
+  get busy(): number {
+    return this.size - this.free.length;
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  acquire(signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+    const slot = this.free.pop();
+    if (slot !== undefined) return Promise.resolve(slot);
+    if (this.waiters.length >= this.maxQueue) return Promise.reject(this.queueFull());
+    return new Promise<T>((resolve, reject) => {
+      const waiter: Waiter<T> = { resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(abortError(signal.reason));
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  release(slot: T): void {
+    const next = this.waiters.shift();
+    if (!next) {
+      this.free.push(slot);
+      return;
+    }
+    if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
+    next.resolve(slot);
+  }
+
+  /** Fails every queued request (shutdown); slots in use are unaffected. */
+  rejectWaiting(err: unknown): void {
+    for (const w of this.waiters.splice(0)) {
+      if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+      w.reject(err);
+    }
+  }
+}
+
+/**
+ * What an aborted request throws: the reason itself when it is already a GatewayError (shutdown),
+ * 504 for a deadline, else 499 (client went away; nobody reads the body, but logs and the
+ * ledger see a meaningful status).
+ */
+export function abortError(reason: unknown): GatewayError {
+  if (reason instanceof GatewayError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new GatewayError({ status: 504, code: 'timeout', message: 'The request deadline passed before the local model finished.', cause: reason });
+  }
+  return new GatewayError({ status: 499, type: 'invalid_request_error', code: 'request_aborted', message: 'The request was cancelled.', cause: reason });
+}
