@@ -6,12 +6,13 @@
  *
  * | upstream outcome                                   | status | code                         | retryable |
  * |----------------------------------------------------|--------|------------------------------|-----------|
- * | connect refused/reset, socket closed, DNS, connect timeout | 502 | upstream_unreachable      | yes       |
+ * | connect refused/reset, socket closed (also mid-body of a non-stream answer), DNS, connect timeout | 502 | upstream_unreachable | yes |
  * | no response head / body gap within timeoutMs       | 504    | upstream_timeout             | yes       |
  * | 429                                                | 429    | upstream's code or upstream_rate_limited (+retryAfter) | yes |
  * | 408                                                | 504    | upstream_timeout             | yes       |
  * | 5xx                                                | 502    | upstream_error (+retryAfter) | yes       |
- * | other 4xx                                          | same   | upstream's code/type/param, message verbatim | no |
+ * | 401/403 (sluice's upstream key rejected)          | 502    | upstream_auth_failed         | yes       |
+ * | other 4xx                                          | same   | upstream's code/param, type if a known ErrorType, message verbatim | no |
  * | 1xx/3xx                                            | 502    | upstream_error               | no        |
  * | 2xx with a body that is not a JSON object          | 502    | upstream_bad_response        | yes       |
  * | 2xx with `{"error": ...}` and no result            | 502    | upstream_error               | yes       |
@@ -348,6 +349,17 @@ export class OpenAICompatibleBackend implements Backend {
     }
     if (status >= 500) {
       return new GatewayError({ status: 502, code: 'upstream_error', message: `Upstream '${this.name}' answered ${status}: ${what}`, retryAfter, retryable: true });
+    }
+    // The upstream rejected *sluice's* credentials: passing 401/403 through would tell the client
+    // its own key is wrong. It is an operator problem, so a 502 that names the backend; another
+    // backend (fallback) may still answer.
+    if (status === 401 || status === 403) {
+      return new GatewayError({
+        status: 502,
+        code: 'upstream_auth_failed',
+        message: `Upstream '${this.name}' rejected the gateway's credentials (${status}: ${what}). Check the backend's apiKeyEnv.`,
+        retryable: true,
+      });
     }
     if (status >= 400) {
       return new GatewayError({

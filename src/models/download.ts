@@ -9,10 +9,9 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fetch } from 'undici';
+import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { cachePaths, ensureDir, fileSize, hashInto, readMeta, sha256File, writeMeta } from './cache.js';
 import { isRemote, parseModelSource, type ModelSource, type RemoteModelSource } from './source.js';
 
@@ -101,36 +100,42 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
   const part = dest + '.part';
   let offset = (await fileSize(part)) ?? 0;
 
+  // Compressed transfer would make byte offsets (Range, Content-Length) meaningless.
   const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
   if (offset > 0) headers.range = `bytes=${offset}-`;
-  let res;
+  let res: Dispatcher.ResponseData;
   try {
-    res = await fetch(url, { headers, signal, redirect: 'follow' });
+    res = await request(url, { method: 'GET', headers, signal, dispatcher: downloadDispatcher() });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new DownloadError(`cannot reach ${url}: ${describeNetworkError(err)}`, { retryable: true, cause: err });
   }
+  const status = res.statusCode;
+  const header = (name: string): string | null => {
+    const v = res.headers[name];
+    return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+  };
 
-  if (res.status === 416 && offset > 0) {
+  if (status === 416 && offset > 0) {
     // The .part may hold the whole file already (crash between the last byte and the rename).
-    await res.body?.cancel().catch(() => {});
-    const total = contentRangeTotal(res.headers.get('content-range'));
+    discard(res.body);
+    const total = contentRangeTotal(header('content-range'));
     if (total === offset) return finish(options, part, offset, offset, createHash('sha256'), true);
     await rm(part, { force: true });
     throw new DownloadError(`server rejected resuming ${url} at byte ${offset}; restarting`, { retryable: true, status: 416 });
   }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-    throw new DownloadError(`HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''} from ${url}`, { retryable, status: res.status });
+  if (status < 200 || status >= 300) {
+    discard(res.body);
+    const retryable = status >= 500 || status === 408 || status === 429;
+    throw new DownloadError(`HTTP ${status} from ${url}`, { retryable, status });
   }
 
   let total: number | undefined;
   let append = false;
-  if (res.status === 206 && offset > 0) {
-    const range = parseContentRange(res.headers.get('content-range'));
+  if (status === 206 && offset > 0) {
+    const range = parseContentRange(header('content-range'));
     if (!range || range.start !== offset) {
-      await res.body?.cancel().catch(() => {});
+      discard(res.body);
       await rm(part, { force: true });
       throw new DownloadError(`server answered ${url} with an unexpected range; restarting`, { retryable: true, status: 206 });
     }
@@ -139,28 +144,31 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
   } else {
     // 200 to a Range request: the server ignored it and sends the whole file again.
     offset = 0;
-    const len = Number(res.headers.get('content-length'));
+    const len = Number(header('content-length'));
     total = Number.isFinite(len) && len > 0 ? len : undefined;
   }
 
   const hash = createHash('sha256');
-  if (append) await hashInto(part, hash);
   let received = offset;
-  onProgress?.(received, total);
-  const body = res.body;
-  if (!body) throw new DownloadError(`empty response body from ${url}`, { retryable: true });
-
-  async function* counted() {
-    for await (const chunk of body as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      received += chunk.byteLength;
-      onProgress?.(received, total);
-      yield chunk;
-    }
-  }
   try {
-    await pipeline(Readable.from(counted()), createWriteStream(part, { flags: append ? 'a' : 'w' }), { signal });
+    if (append) await hashInto(part, hash);
+    onProgress?.(received, total);
+    const body = res.body;
+    await pipeline(
+      body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          received += chunk.byteLength;
+          onProgress?.(received, total);
+          yield chunk;
+        }
+      },
+      createWriteStream(part, { flags: append ? 'a' : 'w' }),
+      { signal },
+    );
   } catch (err) {
+    discard(res.body);
     if (signal?.aborted) throw signal.reason ?? err;
     throw new DownloadError(`download of ${url} interrupted after ${received} bytes: ${describeNetworkError(err)}`, { retryable: true, cause: err });
   }
@@ -168,6 +176,20 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
     throw new DownloadError(`download of ${url} ended after ${received} of ${total} bytes`, { retryable: true });
   }
   return finish(options, part, received, offset, hash, false);
+}
+
+function discard(body: Dispatcher.ResponseData['body']): void {
+  // Destroying an undici body emits an abort error; nobody is reading this one any more.
+  body.on('error', () => {});
+  body.destroy();
+}
+
+let dispatcher: Dispatcher | undefined;
+
+/** Follows redirects (huggingface.co answers with one to its CDN); credentials are dropped across origins. */
+function downloadDispatcher(): Dispatcher {
+  dispatcher ??= getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: 10 }));
+  return dispatcher;
 }
 
 async function finish(

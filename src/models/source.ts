@@ -53,7 +53,7 @@ export function parseModelSource(raw: string, options: ParseSourceOptions = {}):
     } catch {
       throw new ModelSourceError(`model source "${source}" is not a valid URL`);
     }
-    const base = decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? '') || 'model.gguf';
+    const base = safeDecode(url.pathname.split('/').filter(Boolean).pop() ?? '') || 'model.gguf';
     // The hash keeps two URLs with the same basename (different repos/revisions) apart.
     const hash = createHash('sha256').update(url.href).digest('hex').slice(0, 10);
     return { kind: 'url', raw: source, url: url.href, cacheName: `${sanitize(stripExt(base))}-${hash}${ext(base)}` };
@@ -62,7 +62,7 @@ export function parseModelSource(raw: string, options: ParseSourceOptions = {}):
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !/^file:\/\//i.test(source)) {
     throw new ModelSourceError(`model source "${source}": only file paths, http(s):// URLs and hf:<user>/<repo>/<file> are supported`);
   }
-  const path = /^file:\/\//i.test(source) ? decodeURIComponent(new URL(source).pathname) : source;
+  const path = /^file:\/\//i.test(source) ? safeDecode(new URL(source).pathname) : source;
   return { kind: 'file', raw: source, path: isAbsolute(path) ? path : resolve(options.cwd ?? process.cwd(), path) };
 }
 
@@ -84,6 +84,14 @@ function parseHf(source: string, hfEndpoint?: string): ModelSource {
     url: `${resolveHfEndpoint(hfEndpoint)}/${path}`,
     cacheName: sanitize(`hf_${user}_${repo}_${fileParts.join('_')}`),
   };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 function sanitize(name: string): string {
