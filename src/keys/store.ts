@@ -77,9 +77,13 @@ export function ensureInitialKey(dataDir: string): { key: string; path: string }
   return { key, path };
 }
 
+/** Valid keys remembered after their first hash, so the hot path hashes each key once. */
+const VERIFIED_CACHE_SIZE = 1024;
+
 /** Hash -> key name, for the per-request lookup. */
 export class KeyRing {
   private readonly byHash = new Map<string, string>();
+  private readonly verified = new Map<string, string>();
 
   constructor(keys: ReadonlyArray<{ name: string; hash: string }>) {
     for (const k of keys) this.byHash.set(k.hash, k.name);
@@ -91,6 +95,14 @@ export class KeyRing {
 
   /** Returns the key's name, or undefined when the key is unknown. */
   lookup(key: string): string | undefined {
-    return this.byHash.get(hashKey(key));
+    const cached = this.verified.get(key);
+    if (cached !== undefined) return cached;
+    const name = this.byHash.get(hashKey(key));
+    // Only valid keys are cached: random invalid keys must not be able to evict them.
+    if (name !== undefined) {
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
+      this.verified.set(key, name);
+    }
+    return name;
   }
 }

@@ -69,17 +69,23 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   registerHealthRoutes(app, options.backends, options.health);
 
   let inFlight = 0;
+  const release = () => inFlight--;
   const { keys, events, maxConcurrentRequests } = options;
 
   app.register(async (v1) => {
-    v1.addHook('onRequest', async (request: FastifyRequest, reply) => {
+    v1.addHook('onRequest', (request: FastifyRequest, reply, done) => {
       const call = new ApiCall(request.id, 'chat.completions', events);
       request.apiCall = call;
       call.watch(reply);
       inFlight++;
-      reply.raw.once('close', () => inFlight--);
-      if (keys) call.keyName = authenticate(request, keys);
-      if (inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);
+      reply.raw.once('close', release);
+      try {
+        if (keys) call.keyName = authenticate(request, keys);
+        if (inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);
+      } catch (err) {
+        return done(err as Error);
+      }
+      done();
     });
     registerOpenAIRoutes(v1, options.dispatcher);
   });
