@@ -81,6 +81,13 @@ export function comparisons(medians: Record<string, TargetResult>): string[] {
       `sluice vs portkey: ${ratio.toFixed(2)}x throughput (${sluice.rps.toFixed(0)} vs ${portkey.rps.toFixed(0)} req/s), ` +
         `p99 ${sluice.p99.toFixed(2)} vs ${portkey.p99.toFixed(2)} ms (${lowerP99 ? 'lower' : 'NOT lower'})`,
     );
+    // CPU per request barely moves with other load on the machine, unlike req/s: a cross-check.
+    if (sluice.cpuUsPerReq !== undefined && portkey.cpuUsPerReq !== undefined) {
+      out.push(
+        `gateway CPU per request: sluice ${sluice.cpuUsPerReq.toFixed(0)} µs vs portkey ${portkey.cpuUsPerReq.toFixed(0)} µs ` +
+          `(${(portkey.cpuUsPerReq / sluice.cpuUsPerReq).toFixed(2)}x less)`,
+      );
+    }
     out.push(`target (sluice >= 4x portkey throughput and lower p99): ${ratio >= 4 && lowerP99 ? 'met' : 'NOT met'}`);
   }
   return out;

@@ -7,7 +7,8 @@
  * in rounds whose order rotates, because a 2-core machine is noisy. Prints per-round numbers,
  * the median table, the comparisons, and last: `sluice/portkey throughput: <ratio>`.
  *
- * Flags: --duration s (10, env BENCH_DURATION)  --warmup s (2)  --rounds n (3, env BENCH_ROUNDS)
+ * Flags: --duration s (10, env BENCH_DURATION)  --warmup s (2, before every measurement)
+ *        --prime s (10, once per target before round 1)  --rounds n (3, env BENCH_ROUNDS)
  *        --connections n (16)  --targets direct,sluice,portkey  --stream  --skip-build
  *        --profile (V8 CPU profiles of both gateways, summarised at the end)
  *        --json file (bench/results/gateway.json; "" to skip)  --ready-timeout s (30)
@@ -17,7 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,7 @@ type TargetName = (typeof ALL_TARGETS)[number];
 
 interface Options extends LoadOptions {
   warmupSec: number;
+  primeSec: number;
   rounds: number;
   targets: TargetName[];
   build: boolean;
@@ -45,6 +47,7 @@ function parseOptions(): Options {
     options: {
       duration: { type: 'string' },
       warmup: { type: 'string', default: '2' },
+      prime: { type: 'string', default: '10' },
       rounds: { type: 'string' },
       connections: { type: 'string', default: '16' },
       targets: { type: 'string', default: ALL_TARGETS.join(',') },
@@ -65,6 +68,7 @@ function parseOptions(): Options {
   return {
     durationSec: num('duration', values.duration ?? process.env.BENCH_DURATION ?? '10', 1),
     warmupSec: num('warmup', values.warmup, 0),
+    primeSec: num('prime', values.prime, 0),
     rounds: Math.floor(num('rounds', values.rounds ?? process.env.BENCH_ROUNDS ?? '3', 1)),
     connections: Math.floor(num('connections', values.connections, 1)),
     targets: targets as TargetName[],
@@ -151,14 +155,18 @@ function profileArgs(env: Env, opts: Options, name: string): string[] {
   return opts.profile ? ['--cpu-prof', '--cpu-prof-dir', join(env.profileDir, name)] : [];
 }
 
-/** Sanity request, warm-up, then the measured run with the target process's CPU time around it. */
-async function runOne(target: Target, opts: Options): Promise<TargetResult> {
-  await verifyTarget(target, opts.stream).catch((err: Error) => {
+function checkTarget(target: Target, opts: Options): Promise<void> {
+  return verifyTarget(target, opts.stream).catch((err: Error) => {
     // Portkey 1.15.2 with the @hono/node-server npm resolves today cannot stream on Node
     // ("TypeError: immutable" in updateHeaders, Portkey-AI/gateway#1389 and #1550).
     if (opts.stream && target.name === 'portkey') err.message += '\n  (known Portkey bug on Node, gateway#1389/#1550: use --stream --targets direct,sluice)';
     throw err;
   });
+}
+
+/** Sanity request, warm-up, then the measured run with the target process's CPU time around it. */
+async function runOne(target: Target, opts: Options): Promise<TargetResult> {
+  await checkTarget(target, opts);
   if (opts.warmupSec > 0) await measure(target, { ...opts, durationSec: opts.warmupSec });
   const cpuBefore = target.pid === undefined ? undefined : cpuTimeMs(target.pid);
   const m = await measure(target, opts);
@@ -168,6 +176,19 @@ async function runOne(target: Target, opts: Options): Promise<TargetResult> {
     throw new Error(`${target.name}: ${m.requests} ok, ${m.non2xx} non-2xx, ${m.errors} errors, ${m.timeouts} timeouts under load: not reporting numbers from a failing target`);
   }
   return { ...m, cpuUsPerReq };
+}
+
+/**
+ * Loads every target once before the rounds. Portkey's large bundle takes ~15 s of load to
+ * reach steady state (its CPU per request halves), and comparing a cold gateway would flatter sluice.
+ */
+async function prime(env: Env, opts: Options): Promise<void> {
+  if (opts.primeSec <= 0) return;
+  for (const name of opts.targets) {
+    const target = env.targets.get(name)!;
+    await checkTarget(target, opts);
+    await measure(target, { ...opts, durationSec: opts.primeSec });
+  }
 }
 
 /** Round r runs the targets rotated by r, so no target always goes first (or always follows another). */
@@ -208,6 +229,7 @@ function writeJson(opts: Options, rounds: Round[], medians: Record<string, Targe
     date: new Date().toISOString(),
     node: process.version,
     cpus: `${availableParallelism()} x ${cpus()[0]?.model ?? '?'}`,
+    loadAverageAtEnd: loadavg(),
     versions: { sluice: pkg('package.json'), portkey: pkg('node_modules/@portkey-ai/gateway/package.json'), autocannon: pkg('node_modules/autocannon/package.json') },
     options: { ...opts },
     rounds,
@@ -228,7 +250,10 @@ async function main(): Promise<void> {
       `gateway bench: ${opts.targets.join(', ')}; ${opts.connections} connections, ${opts.warmupSec} s warm-up + ${opts.durationSec} s measured, ` +
         `${opts.rounds} round(s), ${opts.stream ? 'streaming' : 'non-streaming'} chat completion; node ${process.version}, ${availableParallelism()} CPUs`,
     );
+    // Other work on the machine moves req/s a lot; the load average says how much to trust a run.
+    console.log(`load average (1 min) at start: ${loadavg()[0]!.toFixed(2)}`);
     await startTargets(env, opts);
+    await prime(env, opts);
     const rounds: Round[] = [];
     for (let r = 0; r < opts.rounds; r++) {
       const order = orderFor(r, opts.targets);
@@ -247,7 +272,7 @@ async function main(): Promise<void> {
     }
     const medians = Object.fromEntries(opts.targets.map((t) => [t, medianOf(rounds, t)]));
     writeJson(opts, rounds, medians);
-    console.log(`\nlatency: autocannon per-response timings (sub-ms); cpu: the target's own process (the mock for direct)`);
+    console.log(`\nlatency: autocannon per-response timings (sub-ms); cpu: the target's own process (the mock for direct); load average now ${loadavg()[0]!.toFixed(2)}`);
     console.log(formatMedians(opts.targets, medians, opts.rounds));
     console.log('');
     for (const line of comparisons(medians)) console.log(line);

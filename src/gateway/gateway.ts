@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { createBackend } from '../backends/index.js';
 import type { Backend } from '../backends/types.js';
 import type { SluiceConfig } from '../config/schema.js';
-import { ensureInitialKey, KeyRing, readKeyStore } from '../keys/store.js';
+import { ensureInitialKey, KeyRing, readKeyStore, watchKeyStore } from '../keys/store.js';
 import { UsageEvents, type UsageEvent } from '../ledger/usage.js';
 import { PassThroughGuard, type PrivacyGuard } from '../privacy/guard.js';
 import { ModelRouter, type Router } from '../router/router.js';
@@ -42,12 +42,14 @@ export class Gateway {
   readonly firstRunKey: FirstRunKey | null;
   private readonly health: HealthState = { draining: false };
   private closing: Promise<void> | null = null;
+  private stopWatchingKeys: () => void = () => {};
 
   private constructor(
     private readonly options: GatewayOptions,
     backends: Array<{ backend: Backend; config: SluiceConfig['backends'][number] }>,
     keys: KeyRing | null,
     firstRunKey: FirstRunKey | null,
+    readonly dataDir: string,
   ) {
     const { config, logger } = options;
     this.backends = backends.map((b) => b.backend);
@@ -89,7 +91,9 @@ export class Gateway {
       const backend = options.backends?.[backendConfig.name] ?? (await createBackend(backendConfig, { logger, modelsDir, hfEndpoint: process.env.SLUICE_HF_ENDPOINT }));
       backends.push({ backend, config: backendConfig });
     }
-    return new Gateway(options, backends, keys, firstRunKey);
+    const gateway = new Gateway(options, backends, keys, firstRunKey, dataDir);
+    if (keys) gateway.stopWatchingKeys = watchKeyStore(dataDir, keys, config.auth.keys, (err) => logger.error({ err: err.message }, 'key store unreadable; keeping the previous keys'));
+    return gateway;
   }
 
   /** Starts backends (model loads and downloads continue in the background) and listens. */
@@ -103,6 +107,7 @@ export class Gateway {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.health.draining = true;
+      this.stopWatchingKeys();
       const deadline = this.options.config.server.shutdownTimeoutMs;
       const timer = setTimeout(() => {
         this.options.logger.warn({ deadlineMs: deadline }, 'shutdown deadline reached; closing remaining connections');

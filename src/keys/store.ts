@@ -4,7 +4,7 @@
  * fast hash (SHA-256) is the right tool: there is nothing to brute-force, unlike passwords.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const KEY_PREFIX = 'sk-sluice-';
@@ -86,6 +86,13 @@ export class KeyRing {
   private readonly verified = new Map<string, string>();
 
   constructor(keys: ReadonlyArray<{ name: string; hash: string }>) {
+    this.replace(keys);
+  }
+
+  /** Swaps in a new set of keys (the key store changed); revoked keys stop working at once. */
+  replace(keys: ReadonlyArray<{ name: string; hash: string }>): void {
+    this.byHash.clear();
+    this.verified.clear();
     for (const k of keys) this.byHash.set(k.hash, k.name);
   }
 
@@ -105,4 +112,21 @@ export class KeyRing {
     }
     return name;
   }
+}
+
+/**
+ * Keeps `ring` in step with the key store file, so `sluice keys create/revoke` take effect without a
+ * restart. Polling (not fs.watch): the store is replaced by rename, which inotify watchers lose.
+ */
+export function watchKeyStore(dataDir: string, ring: KeyRing, configured: ReadonlyArray<{ name: string; hash: string }>, onError: (err: Error) => void): () => void {
+  const path = keyStorePath(dataDir);
+  const reload = () => {
+    try {
+      ring.replace([...configured, ...readKeyStore(dataDir)]);
+    } catch (err) {
+      onError(err as Error); // a half-edited file: keep the keys we have
+    }
+  };
+  watchFile(path, { interval: 1000, persistent: false }, reload);
+  return () => unwatchFile(path, reload);
 }

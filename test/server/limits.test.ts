@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { configSchema } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { initialKeyPath } from '../../src/keys/store.js';
+import { createKey, initialKeyPath, revokeKey } from '../../src/keys/store.js';
 import { MockOpenAI } from '../support/mock-openai.js';
 import { startGateway } from '../support/gateway.js';
 
@@ -71,6 +71,31 @@ test('first run with auth on and no keys: a key is created, saved 0600, and work
     assert.equal(again.firstRunKey, null);
   } finally {
     await gateway.close();
+    await mock.close();
+  }
+});
+
+test('keys created or revoked while running take effect without a restart', async () => {
+  const mock = await MockOpenAI.start();
+  const gw = await startGateway({ backends: [{ kind: 'openai-compatible', name: 'up', baseUrl: mock.url, models: ['m'] }] });
+  const dataDir = gw.gateway.dataDir;
+  const call = (key: string) => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(hello) });
+  try {
+    const { key } = createKey(dataDir, 'late');
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = (await call(key)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, 200, 'a key created after start is accepted');
+    revokeKey(dataDir, 'late');
+    for (let i = 0; i < 100 && status !== 401; i++) {
+      status = (await call(key)).status;
+      if (status !== 401) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, 401, 'a revoked key is refused');
+  } finally {
+    await gw.close();
     await mock.close();
   }
 });
