@@ -145,7 +145,8 @@ async function startPortkey(env: Env, opts: Options): Promise<void> {
   env.targets.set('portkey', {
     name: 'portkey',
     url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    // Its OpenAI provider with a custom host: the headers its README documents for self-hosted upstreams.
+    // Its OpenAI provider pointed at the mock: x-portkey-custom-host is checked in start-server.js
+    // (loopback is in its default TRUSTED_CUSTOM_HOSTS) and replaces the provider's base URL.
     headers: { authorization: 'Bearer sk-bench-upstream', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': env.mockUrl },
     pid: portkey.pid,
   });
@@ -240,61 +241,84 @@ function writeJson(opts: Options, rounds: Round[], medians: Record<string, Targe
   console.log(`\nresults written to ${relative(ROOT, file)}`);
 }
 
-async function main(): Promise<void> {
-  const opts = parseOptions();
-  const workDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
-  const env: Env = { workDir, profileDir: join(ROOT, 'bench/results/profiles', new Date().toISOString().replace(/[:.]/g, '-')), mockUrl: '', children: new Map(), targets: new Map() };
-  let ok = false;
-  try {
-    console.log(
-      `gateway bench: ${opts.targets.join(', ')}; ${opts.connections} connections, ${opts.warmupSec} s warm-up + ${opts.durationSec} s measured, ` +
-        `${opts.rounds} round(s), ${opts.stream ? 'streaming' : 'non-streaming'} chat completion; node ${process.version}, ${availableParallelism()} CPUs`,
-    );
-    // Other work on the machine moves req/s a lot; the load average says how much to trust a run.
-    console.log(`load average (1 min) at start: ${loadavg()[0]!.toFixed(2)}`);
-    await startTargets(env, opts);
-    await prime(env, opts);
-    const rounds: Round[] = [];
-    for (let r = 0; r < opts.rounds; r++) {
-      const order = orderFor(r, opts.targets);
-      const round: Round = {};
-      for (const name of order) round[name] = await runOne(env.targets.get(name)!, opts);
-      rounds.push(round);
-      console.log(`\n${formatRound(r, order, round)}`);
-    }
-    // Stop the gateways before summarising: V8 writes a CPU profile only when the process exits.
-    if (opts.profile) {
-      for (const name of ['sluice', 'portkey'] as const) {
-        const child = env.children.get(name);
-        if (child) await stop(child);
-      }
-      printProfiles(env);
-    }
-    const medians = Object.fromEntries(opts.targets.map((t) => [t, medianOf(rounds, t)]));
-    writeJson(opts, rounds, medians);
-    console.log(`\nlatency: autocannon per-response timings (sub-ms); cpu: the target's own process (the mock for direct); load average now ${loadavg()[0]!.toFixed(2)}`);
-    console.log(formatMedians(opts.targets, medians, opts.rounds));
-    console.log('');
-    for (const line of comparisons(medians)) console.log(line);
-    const last = ratioLine(medians);
-    if (last) console.log(last);
-    ok = true;
-  } finally {
-    await stopAll();
-    if (ok) rmSync(workDir, { recursive: true, force: true });
-    else console.error(`\nchild logs kept in ${workDir}`);
+async function runRounds(env: Env, opts: Options): Promise<Round[]> {
+  const rounds: Round[] = [];
+  for (let r = 0; r < opts.rounds; r++) {
+    const order = orderFor(r, opts.targets);
+    const round: Round = {};
+    for (const name of order) round[name] = await runOne(env.targets.get(name)!, opts);
+    rounds.push(round);
+    console.log(`\n${formatRound(r, order, round)}`);
   }
+  return rounds;
 }
+
+/** Medians, comparisons, and the ratio line, which must stay the very last line printed. */
+function report(opts: Options, rounds: Round[]): void {
+  const medians = Object.fromEntries(opts.targets.map((t) => [t, medianOf(rounds, t)]));
+  writeJson(opts, rounds, medians);
+  console.log(`\nlatency: autocannon per-response timings (sub-ms); cpu: the target's own process (the mock for direct); load average now ${loadavg()[0]!.toFixed(2)}`);
+  console.log(formatMedians(opts.targets, medians, opts.rounds));
+  console.log('');
+  for (const line of comparisons(medians)) console.log(line);
+  const last = ratioLine(medians);
+  if (last) console.log(last);
+}
+
+async function main(env: Env, opts: Options): Promise<void> {
+  console.log(
+    `gateway bench: ${opts.targets.join(', ')}; ${opts.connections} connections, ${opts.warmupSec} s warm-up + ${opts.durationSec} s measured, ` +
+      `${opts.rounds} round(s), ${opts.stream ? 'streaming' : 'non-streaming'} chat completion; node ${process.version}, ${availableParallelism()} CPUs`,
+  );
+  // Other work on the machine moves req/s a lot; the load average says how much to trust a run.
+  console.log(`load average (1 min) at start: ${loadavg()[0]!.toFixed(2)}`);
+  await startTargets(env, opts);
+  await prime(env, opts);
+  const rounds = await runRounds(env, opts);
+  // Stop the gateways before summarising: V8 writes a CPU profile only when the process exits.
+  if (opts.profile) {
+    for (const name of ['sluice', 'portkey'] as const) {
+      const child = env.children.get(name);
+      if (child) await stop(child);
+    }
+    printProfiles(env);
+  }
+  report(opts, rounds);
+}
+
+let opts: Options;
+try {
+  opts = parseOptions();
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const env: Env = {
+  workDir: mkdtempSync(join(tmpdir(), 'sluice-bench-')),
+  profileDir: join(ROOT, 'bench/results/profiles', new Date().toISOString().replace(/[:.]/g, '-')),
+  mockUrl: '',
+  children: new Map(),
+  targets: new Map(),
+};
+const removeWorkDir = () => rmSync(env.workDir, { recursive: true, force: true });
 
 process.on('exit', killAllNow);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     console.error(`\n${signal}: stopping child processes`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll().finally(() => {
+      removeWorkDir();
+      process.exit(130);
+    });
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(`\nbench failed: ${err instanceof Error ? err.message : String(err)}`);
+try {
+  await main(env, opts);
+  await stopAll();
+  removeWorkDir();
+} catch (err) {
+  await stopAll();
+  console.error(`\nbench failed: ${err instanceof Error ? err.message : String(err)}\nchild logs kept in ${env.workDir}`);
   process.exitCode = 1;
-});
+}
