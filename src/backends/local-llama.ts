@@ -26,6 +26,7 @@ import {
   type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
+  type LLamaContextualRepeatPenalty,
   type Token,
 } from 'node-llama-cpp';
 import type { Logger } from 'pino';
@@ -83,6 +84,7 @@ interface Prepared {
   temperature: number;
   topP: number | undefined;
   seed: number | undefined;
+  repeatPenalty: false | LLamaContextualRepeatPenalty;
   trimStart: boolean;
 }
 
@@ -156,13 +158,13 @@ export class LocalLlamaBackend implements Backend {
   }
 
   /**
-   * Resolves once the model is loaded (starting the load if needed); rejects with the 503
-   * GatewayError when loading failed. For callers that want to wait, e.g. tests and `--wait`.
+   * Resolves once the model is loaded, starting the load (or retrying a failed one) if needed;
+   * rejects with the 503 GatewayError that `status()` describes. For callers that would rather
+   * wait than poll `status()`: tests, a "wait until ready" start-up option.
    */
   async whenLoaded(): Promise<void> {
     if (this.closing) throw this.closingError();
     if (this.loaded && this.state.kind === 'ready') return;
-    if (this.state.kind === 'failed' && !this.loadPromise) throw this.state.error;
     await this.beginLoad();
   }
 
@@ -274,20 +276,26 @@ export class LocalLlamaBackend implements Backend {
     this.setState({ kind: 'loading' });
     signal.throwIfAborted();
 
-    const llama = await getLlama({
-      gpu: this.config.gpu === 'off' ? false : this.config.gpu,
-      // Never compile llama.cpp or fetch its sources at run time: prebuilt binaries or fail.
-      build: 'never',
-      skipDownload: true,
-      progressLogs: false,
-      ...(this.config.threads ? { maxThreads: this.config.threads } : {}),
-      logLevel: LlamaLogLevel.warn,
-      logger: (level, message) => {
-        const text = message.trim();
-        if (!text) return;
-        this.logger[NOISY_LLAMA_LOG.test(text) ? 'debug' : (LLAMA_TO_PINO[level] ?? 'debug')]({ llama: true }, text);
-      },
-    });
+    let llama: Llama;
+    try {
+      llama = await getLlama({
+        gpu: this.config.gpu === 'off' ? false : this.config.gpu,
+        // Never compile llama.cpp or fetch its sources at run time: prebuilt binaries or fail.
+        build: 'never',
+        skipDownload: true,
+        progressLogs: false,
+        ...(this.config.threads ? { maxThreads: this.config.threads } : {}),
+        logLevel: LlamaLogLevel.warn,
+        logger: (level, message) => {
+          const text = message.trim();
+          if (!text) return;
+          this.logger[NOISY_LLAMA_LOG.test(text) ? 'debug' : (LLAMA_TO_PINO[level] ?? 'debug')]({ llama: true }, text);
+        },
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(`llama.cpp could not start with gpu "${this.config.gpu}" (no usable prebuilt binary; sluice never compiles llama.cpp): ${reason}`, { cause: err });
+    }
     try {
       signal.throwIfAborted();
       const model = await llama.loadModel({
@@ -342,7 +350,9 @@ export class LocalLlamaBackend implements Backend {
       return loaded;
     } catch (err) {
       await llama.dispose().catch(() => {});
-      throw err;
+      if (signal.aborted) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(`Model "${this.config.model}" could not be loaded from ${path} (is it a complete GGUF file?): ${reason}`, { cause: err });
     }
   }
 
@@ -496,6 +506,7 @@ export class LocalLlamaBackend implements Backend {
     }
     // Embeddings run one at a time on their own context; this bounds how many may wait.
     if (this.embedPending >= this.config.parallel + this.config.maxQueue) throw this.queueFullError();
+    if (ctx.signal.aborted) throw abortError(ctx.signal.reason);
     const controller = new AbortController();
     const onAbort = () => controller.abort(ctx.signal.reason);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -517,18 +528,26 @@ export class LocalLlamaBackend implements Backend {
       }
       return { data, promptTokens };
     });
-    this.embedChain = work.catch(() => {});
-    const job: Job = { controller, done: this.embedChain };
+    const job: Job = { controller, done: work.catch(() => {}) };
+    this.embedChain = job.done;
     this.active.add(job);
-    try {
-      const { data, promptTokens } = await work;
-      return { object: 'list', data, model: req.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
-    } catch (err) {
-      throw controller.signal.aborted ? abortError(controller.signal.reason) : toGatewayError(err);
-    } finally {
+    void job.done.then(() => {
       this.embedPending--;
       this.active.delete(job);
       ctx.signal.removeEventListener('abort', onAbort);
+    });
+    // A client that gives up while waiting for its turn gets its answer now, not when the turn comes.
+    const aborted = new Promise<never>((_, reject) => {
+      const fail = () => reject(abortError(controller.signal.reason));
+      if (controller.signal.aborted) fail();
+      else controller.signal.addEventListener('abort', fail, { once: true });
+    });
+    aborted.catch(() => {});
+    try {
+      const { data, promptTokens } = await Promise.race([work, aborted]);
+      return { object: 'list', data, model: req.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
+    } catch (err) {
+      throw controller.signal.aborted ? abortError(controller.signal.reason) : toGatewayError(err);
     }
   }
 
@@ -573,6 +592,7 @@ export class LocalLlamaBackend implements Backend {
       // node-llama-cpp seeds unseeded sampling with the current second, so two identical
       // requests within a second would get the same "random" text.
       seed: temperature > 0 ? (req.seed != null ? req.seed >>> 0 : randomInt(0x7fffffff)) : undefined,
+      repeatPenalty: repeatPenalty(req),
       trimStart,
     };
   }
@@ -584,9 +604,9 @@ export class LocalLlamaBackend implements Backend {
   private async generate(loaded: Loaded, prep: Prepared, ctx: CallContext, onText: ((text: string) => void) | undefined): Promise<Run> {
     if (this.closing) throw this.closingError();
     const slot = await loaded.slots.acquire(ctx.signal);
-    if (this.closing) {
+    if (this.closing || ctx.signal.aborted) {
       loaded.slots.release(slot);
-      throw this.closingError();
+      throw this.closing ? this.closingError() : abortError(ctx.signal.reason);
     }
     const controller = new AbortController();
     const onAbort = () => controller.abort(ctx.signal.reason);
@@ -603,8 +623,7 @@ export class LocalLlamaBackend implements Backend {
         ...(prep.seed !== undefined ? { seed: prep.seed } : {}),
         ...(prep.stop.length > 0 ? { customStopTriggers: prep.stop } : {}),
         ...(prep.grammar ? { grammar: prep.grammar } : {}),
-        // OpenAI applies no repetition penalty unless asked; node-llama-cpp would by default.
-        repeatPenalty: false,
+        repeatPenalty: prep.repeatPenalty,
         disableContextShift: true,
         contextShiftSize: 0,
         signal: controller.signal,
@@ -725,6 +744,18 @@ export class LocalLlamaBackend implements Backend {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/**
+ * OpenAI's presence/frequency penalties; none unless asked (node-llama-cpp would otherwise apply
+ * its own 1.1 repeat penalty to every request).
+ */
+function repeatPenalty(req: ChatCompletionRequest | CompletionRequest): false | LLamaContextualRepeatPenalty {
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(-2, Math.min(2, v)) : 0);
+  const presencePenalty = num(req.presence_penalty);
+  const frequencyPenalty = num(req.frequency_penalty);
+  if (presencePenalty === 0 && frequencyPenalty === 0) return false;
+  return { penalty: 1, presencePenalty, frequencyPenalty, lastTokens: 64, penalizeNewLine: false };
+}
 
 function unavailableError(err: unknown): GatewayError {
   const message = err instanceof Error ? err.message : String(err);

@@ -1,8 +1,8 @@
 /**
  * The models directory: downloaded GGUF files under their cache name, `<name>.part` while a
- * download is in progress (resumable), and `<name>.meta.json` recording where a file came from
- * and its sha256, so a configured checksum is verified once instead of re-hashing gigabytes at
- * every start.
+ * download is in progress (resumable; `<name>.part.meta.json` holds its resume validator), and
+ * `<name>.meta.json` recording where a file came from and its sha256, so a configured checksum is
+ * verified once instead of re-hashing gigabytes at every start.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

@@ -1,18 +1,20 @@
 /**
  * Model downloads and source resolution.
  *
- * Bytes go to `<file>.part`; an existing `.part` is resumed with an HTTP Range request (a server
- * that ignores Range answers 200 and the download restarts from zero). The sha256 is checked when
- * one is configured, and only a complete, verified file is renamed to its final name, so a crash
- * or a cut connection never leaves a half-written model where the loader would pick it up.
+ * Bytes go to `<file>.part`; an existing `.part` is resumed with an HTTP Range request, guarded by
+ * If-Range with the validator (ETag / Last-Modified) recorded when it was started, kept in
+ * `<file>.part.meta.json`. A server that ignores Range, or a file that changed upstream, answers
+ * 200 and the download restarts from zero. The sha256 is checked when one is configured, and only
+ * a complete, verified file is renamed to its final name, so a crash or a cut connection never
+ * leaves a half-written model where the loader would pick it up.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
-import { cachePaths, ensureDir, fileSize, hashInto, readMeta, sha256File, writeMeta } from './cache.js';
+import { cachePaths, ensureDir, fileSize, hashInto, META_SUFFIX, readMeta, sha256File, writeMeta } from './cache.js';
 import { isRemote, parseModelSource, type ModelSource, type RemoteModelSource } from './source.js';
 
 export type ProgressFn = (received: number, total: number | undefined) => void;
@@ -100,9 +102,17 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
   const part = dest + '.part';
   let offset = (await fileSize(part)) ?? 0;
 
+  const partInfo = part + META_SUFFIX;
+
   // Compressed transfer would make byte offsets (Range, Content-Length) meaningless.
   const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
-  if (offset > 0) headers.range = `bytes=${offset}-`;
+  if (offset > 0) {
+    headers.range = `bytes=${offset}-`;
+    // If-Range: should the file have changed upstream since the .part was started, the server
+    // sends it whole (200) instead of appending new bytes to old ones.
+    const validator = await readValidator(partInfo);
+    if (validator) headers['if-range'] = validator;
+  }
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, { method: 'GET', headers, signal, dispatcher: downloadDispatcher() });
@@ -122,7 +132,7 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
     const total = contentRangeTotal(header('content-range'));
     if (total === offset) return finish(options, part, offset, offset, createHash('sha256'), true);
     await rm(part, { force: true });
-    throw new DownloadError(`server rejected resuming ${url} at byte ${offset}; restarting`, { retryable: true, status: 416 });
+    return downloadOnce(options);
   }
   if (status < 200 || status >= 300) {
     discard(res.body);
@@ -137,7 +147,7 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
     if (!range || range.start !== offset) {
       discard(res.body);
       await rm(part, { force: true });
-      throw new DownloadError(`server answered ${url} with an unexpected range; restarting`, { retryable: true, status: 206 });
+      return downloadOnce(options);
     }
     append = true;
     total = range.total;
@@ -146,31 +156,39 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
     offset = 0;
     const len = Number(header('content-length'));
     total = Number.isFinite(len) && len > 0 ? len : undefined;
+    await writeValidator(partInfo, header('etag'), header('last-modified'));
   }
 
   const hash = createHash('sha256');
   let received = offset;
+  let out: WriteStream | undefined;
+  let networkError: unknown;
   try {
     if (append) await hashInto(part, hash);
     onProgress?.(received, total);
-    const body = res.body;
-    await pipeline(
-      body,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          hash.update(chunk);
-          received += chunk.byteLength;
-          onProgress?.(received, total);
-          yield chunk;
-        }
-      },
-      createWriteStream(part, { flags: append ? 'a' : 'w' }),
-      { signal },
-    );
+    out = createWriteStream(part, { flags: append ? 'a' : 'w' });
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        received += chunk.byteLength;
+        onProgress?.(received, total);
+        if (!out.write(chunk)) await once(out, 'drain');
+      }
+    } catch (err) {
+      networkError = err;
+    }
+    // Flushed even after a cut: every byte on disk is one a resume does not fetch again.
+    const file = out;
+    await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
   } catch (err) {
+    out?.destroy();
     discard(res.body);
-    if (signal?.aborted) throw signal.reason ?? err;
-    throw new DownloadError(`download of ${url} interrupted after ${received} bytes: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+    throw new DownloadError(`cannot write ${part}: ${err instanceof Error ? err.message : String(err)}`, { retryable: false, cause: err });
+  }
+  if (networkError !== undefined) {
+    discard(res.body);
+    if (signal?.aborted) throw signal.reason ?? networkError;
+    throw new DownloadError(`download of ${url} interrupted after ${received} bytes: ${describeNetworkError(networkError)}`, { retryable: true, cause: networkError });
   }
   if (total !== undefined && received !== total) {
     throw new DownloadError(`download of ${url} ended after ${received} of ${total} bytes`, { retryable: true });
@@ -203,6 +221,7 @@ async function finish(
   const got = rehash ? await sha256File(part) : hash.digest('hex');
   if (options.sha256 && got !== options.sha256.toLowerCase()) {
     await rm(part, { force: true });
+    await rm(part + META_SUFFIX, { force: true });
     throw new DownloadError(`sha256 mismatch for ${options.url}: expected ${options.sha256.toLowerCase()}, got ${got}; the download was deleted`, { retryable: false });
   }
   // Flushed before the rename so a power cut cannot leave a complete-looking but empty model file.
@@ -213,7 +232,24 @@ async function finish(
     await fh.close();
   }
   await rename(part, options.dest);
+  await rm(part + META_SUFFIX, { force: true });
   return { path: options.dest, size, sha256: got, resumedFrom };
+}
+
+async function readValidator(path: string): Promise<string | null> {
+  try {
+    const v = JSON.parse(await readFile(path, 'utf8')) as { validator?: unknown };
+    return typeof v.validator === 'string' ? v.validator : null;
+  } catch {
+    return null;
+  }
+}
+
+async function writeValidator(path: string, etag: string | null, lastModified: string | null): Promise<void> {
+  // If-Range only accepts a strong ETag; a weak one falls back to the date.
+  const validator = etag && !etag.startsWith('W/') ? etag : lastModified;
+  if (validator) await writeFile(path, JSON.stringify({ validator }) + '\n');
+  else await rm(path, { force: true });
 }
 
 function parseContentRange(header: string | null): { start: number; total: number | undefined } | null {
@@ -228,7 +264,7 @@ function contentRangeTotal(header: string | null): number | undefined {
 }
 
 function describeNetworkError(err: unknown): string {
-  // undici reports "fetch failed" and keeps the useful part (ECONNREFUSED, ENOTFOUND, ...) in `cause`.
+  // undici wraps the useful part (ECONNREFUSED, ENOTFOUND, ...) in `cause` chains.
   const parts: string[] = [];
   let e: unknown = err;
   for (let i = 0; e && i < 4; i++) {
@@ -242,8 +278,7 @@ function describeNetworkError(err: unknown): string {
       break;
     }
   }
-  const useful = parts.filter((p) => p !== 'fetch failed');
-  return (useful.length ? useful : parts).join(': ') || 'unknown error';
+  return parts.join(': ') || 'unknown error';
 }
 
 export interface EnsureModelOptions {

@@ -2,7 +2,7 @@
  * The HTTP layer: Fastify with the OpenAI routes, health routes, auth, the concurrency cap and
  * OpenAI-shaped errors. It holds no policy: backends are chosen by the dispatcher's router.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Backend } from '../backends/types.js';
@@ -29,11 +29,16 @@ export interface ServerOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// A random per-process prefix and a counter: unique across restarts and replicas without a
+// random draw per request (ids are for correlation, not secrets).
+const ID_PREFIX = `req_${randomBytes(6).toString('hex')}`;
+let idCounter = 0;
 
 /** Honours a caller's x-request-id (tracing across services) when it is safe to echo back. */
 function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
   const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+  if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
+  return `${ID_PREFIX}${(++idCounter).toString(36).padStart(8, '0')}`;
 }
 
 export function buildServer(options: ServerOptions): FastifyInstance {

@@ -55,7 +55,7 @@ describe('OpenAI API through the official client', () => {
     assert.equal(data.choices[0]!.message.content, DEFAULT_CONTENT);
     assert.equal(data.object, 'chat.completion');
     assert.equal(response.headers.get('x-sluice-backend'), 'cloud');
-    assert.match(response.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/);
+    assert.match(response.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{12}[0-9a-z]{8,}$/);
     assert.equal(primary.requests.length, 1);
     assert.equal(primary.requests[0]!.body.model, 'upstream-gpt');
     assert.equal(primary.requests[0]!.headers.authorization, undefined, 'no key configured: none sent');
@@ -102,6 +102,14 @@ describe('OpenAI API through the official client', () => {
     }
     assert.equal(primary.requests[0]!.body.stream_options.include_usage, true, 'usage is always requested upstream');
     assert.ok(gw.events[0]!.completionTokens > 0);
+  });
+
+  test('a caller\'s x-request-id is echoed; an unsafe one is replaced', async () => {
+    const mine = await raw('/v1/chat/completions', { method: 'POST', body: JSON.stringify(hello), headers: { 'x-request-id': 'trace-42.a' } });
+    assert.equal(mine.headers.get('x-request-id'), 'trace-42.a');
+    const unsafe = await raw('/v1/chat/completions', { method: 'POST', body: JSON.stringify(hello), headers: { 'x-request-id': 'bad id\twith tab' } });
+    assert.match(unsafe.headers.get('x-request-id')!, /^req_/);
+    assert.deepEqual(gw.events.map((e) => e.requestId)[0], 'trace-42.a');
   });
 
   test('completions, embeddings and models', async () => {
