@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -260,6 +260,21 @@ describe('embeddings', () => {
     await rejectsWith(shared.embeddings({ model: 'tiny', input: [1, 2, 10_000_000] }, ctx()), { status: 400, code: 'invalid_token' });
   });
 
+  test('aborted embeddings requests fail with 499, whether already aborted, waiting or running', async () => {
+    const inputs = Array.from({ length: 8 }, (_, i) => `the dog number ${i}`);
+    const gone = new AbortController();
+    gone.abort();
+    await rejectsWith(shared.embeddings({ model: 'tiny', input: 'a cat' }, ctx(gone.signal)), { status: 499, code: 'request_aborted' });
+
+    const first = shared.embeddings({ model: 'tiny', input: inputs }, ctx());
+    const ac = new AbortController();
+    const second = shared.embeddings({ model: 'tiny', input: inputs }, ctx(ac.signal));
+    while (shared.status().inFlight < 2) await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await rejectsWith(second, { status: 499, code: 'request_aborted' });
+    assert.equal((await first).data.length, 8);
+  });
+
   test('disabled embeddings are a 400', async () => {
     const b = makeBackend({ embeddings: false, load: 'lazy' });
     await rejectsWith(b.embeddings({ model: 'tiny', input: 'x' }, ctx()), { status: 400, code: 'unsupported_operation' });
@@ -398,6 +413,16 @@ describe('readiness and lifecycle', () => {
     const err = await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'model_unavailable' });
     assert.ok(err.message.includes(missing));
     assert.equal(err.retryable, true);
+  });
+
+  test('a file that is not a GGUF model: unavailable with the path and the reason', async () => {
+    const bad = join(modelsDir, 'not-a-model.gguf');
+    writeFileSync(bad, 'this is not a model');
+    const b = makeBackend({ model: bad });
+    await b.start();
+    await assert.rejects(b.whenLoaded());
+    assert.match(b.status().detail, /^unavailable: Model ".*not-a-model\.gguf" could not be loaded from .*not-a-model\.gguf/);
+    await rejectsWith(b.embeddings({ model: 'x', input: 'hi' }, ctx()), { status: 503, code: 'model_unavailable' });
   });
 
   test('downloading: status shows progress, requests get 503 model_not_ready, close() cancels the download', async () => {

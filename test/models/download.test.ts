@@ -1,7 +1,7 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ type Mode = 'normal' | 'ignore-range' | 'cut-first' | 'not-found';
 /** Loopback file server for the stories260K bytes, with switchable misbehaviour. */
 class FileServer {
   mode: Mode = 'normal';
+  etag = '"v1"';
   cutAfter = 300_000;
   seen: Seen[] = [];
   /** path -> Location, to act like huggingface.co's redirect to its CDN. */
@@ -50,7 +51,8 @@ class FileServer {
       }
       const size = original.length;
       const m = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
-      if (m && this.mode !== 'ignore-range') {
+      const ifRange = req.headers['if-range'];
+      if (m && this.mode !== 'ignore-range' && (ifRange === undefined || ifRange === this.etag)) {
         const start = Number(m[1]);
         if (start >= size) {
           record(416);
@@ -58,15 +60,15 @@ class FileServer {
           return;
         }
         record(206);
-        res.writeHead(206, { 'content-range': `bytes ${start}-${size - 1}/${size}`, 'content-length': String(size - start) });
+        res.writeHead(206, { etag: this.etag, 'content-range': `bytes ${start}-${size - 1}/${size}`, 'content-length': String(size - start) });
         res.end(original.subarray(start));
         return;
       }
       record(200);
-      res.writeHead(200, { 'content-length': String(size), 'accept-ranges': this.mode === 'ignore-range' ? 'none' : 'bytes' });
+      res.writeHead(200, { 'content-length': String(size), etag: this.etag, 'accept-ranges': this.mode === 'ignore-range' ? 'none' : 'bytes' });
       if (this.mode === 'cut-first' && this.seen.filter((s) => s.status === 200 || s.status === 206).length === 1) {
-        // Send part of the body, then drop the connection as a flaky network would.
-        res.write(original.subarray(0, this.cutAfter), () => setImmediate(() => req.socket.destroy()));
+        // Send part of the body, then close the connection as a flaky network would.
+        res.write(original.subarray(0, this.cutAfter), () => req.socket.end());
         return;
       }
       res.end(original);
@@ -96,6 +98,7 @@ before(() => server.listen());
 after(() => server.close());
 beforeEach(() => {
   server.mode = 'normal';
+  server.etag = '"v1"';
   server.seen = [];
   server.redirects.clear();
   dir = mkdtempSync(join(root, 't-'));
@@ -127,8 +130,7 @@ test('wrong sha256: error names expected and actual, nothing left under the fina
     assert.ok(err.message.includes(`got ${originalSha}`), err.message);
     return true;
   });
-  assert.equal(existsSync(dest), false);
-  assert.equal(existsSync(dest + '.part'), false);
+  assert.deepEqual(readdirSync(dir), [], 'neither the file nor its .part is left');
   // A checksum mismatch is final: no retry downloaded the file again.
   assert.equal(server.seen.length, 1);
 });
@@ -139,15 +141,32 @@ test('an interrupted transfer leaves a .part that the next attempt resumes with 
   await assert.rejects(downloadFile({ url: `${server.url}/m.gguf`, dest, sha256: originalSha, retries: 0 }), DownloadError);
   assert.equal(existsSync(dest), false, 'no half-written file under the final name');
   const partSize = statSync(dest + '.part').size;
-  assert.ok(partSize > 0 && partSize < original.length, `part has ${partSize} bytes`);
+  // Everything that arrived before the cut is kept.
+  assert.equal(partSize, server.cutAfter);
 
   const res = await downloadFile({ url: `${server.url}/m.gguf`, dest, sha256: originalSha, retries: 0 });
   assert.equal(res.resumedFrom, partSize);
   const resumed = server.seen.at(-1)!;
   assert.equal(resumed.headers.range, `bytes=${partSize}-`);
+  assert.equal(resumed.headers['if-range'], '"v1"');
   assert.equal(resumed.status, 206);
   assert.equal(sha(dest), originalSha);
   assert.equal(existsSync(dest + '.part'), false);
+});
+
+test('a file that changed upstream since the .part was started is downloaded whole (If-Range)', async () => {
+  server.mode = 'cut-first';
+  const dest = join(dir, 'model.gguf');
+  await assert.rejects(downloadFile({ url: `${server.url}/m.gguf`, dest, retries: 0 }), DownloadError);
+  server.etag = '"v2"';
+  const res = await downloadFile({ url: `${server.url}/m.gguf`, dest, sha256: originalSha, retries: 0 });
+  const second = server.seen.at(-1)!;
+  assert.equal(second.headers['if-range'], '"v1"');
+  assert.match(String(second.headers.range), /^bytes=\d+-$/);
+  assert.equal(second.status, 200);
+  assert.equal(res.resumedFrom, 0);
+  assert.equal(sha(dest), originalSha);
+  assert.deepEqual(readdirSync(dir), ['model.gguf']);
 });
 
 test('retries inside one call resume from the .part file', async () => {
@@ -287,6 +306,9 @@ test('models pull / list (CLI)', async () => {
   const { modelsCommand } = await import('../../src/cli/models.js');
   const out: string[] = [];
   const err: string[] = [];
+  // The test runner sets exitCode when any earlier test failed; only this command's outcome counts here.
+  const savedExitCode = process.exitCode;
+  process.exitCode = undefined;
   const log = console.log;
   const error = console.error;
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
@@ -308,6 +330,7 @@ test('models pull / list (CLI)', async () => {
   } finally {
     console.log = log;
     console.error = error;
+    process.exitCode = process.exitCode || savedExitCode;
   }
 });
 
