@@ -9,6 +9,8 @@ export interface BackendDeps {
   logger: Logger;
   modelsDir: string;
   hfEndpoint?: string;
+  /** Never download models (air-gapped hosts): only files and the cache are used. */
+  offline?: boolean;
 }
 
 export async function createBackend(config: BackendConfig, deps: BackendDeps): Promise<Backend> {
@@ -20,7 +22,7 @@ export async function createBackend(config: BackendConfig, deps: BackendDeps): P
       return new PoolBackend(config, { logger });
     case 'local': {
       const { LocalLlamaBackend } = await import('./local-llama.js');
-      return new LocalLlamaBackend(config, { logger, modelsDir: deps.modelsDir, hfEndpoint: deps.hfEndpoint });
+      return new LocalLlamaBackend(config, { logger, modelsDir: deps.modelsDir, hfEndpoint: deps.hfEndpoint, offline: deps.offline });
     }
   }
 }

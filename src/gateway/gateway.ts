@@ -88,7 +88,7 @@ export class Gateway {
 
     const backends = [];
     for (const backendConfig of config.backends) {
-      const backend = options.backends?.[backendConfig.name] ?? (await createBackend(backendConfig, { logger, modelsDir, hfEndpoint: process.env.SLUICE_HF_ENDPOINT }));
+      const backend = options.backends?.[backendConfig.name] ?? (await createBackend(backendConfig, { logger, modelsDir, hfEndpoint: process.env.SLUICE_HF_ENDPOINT, offline: isOn(process.env.SLUICE_OFFLINE) }));
       backends.push({ backend, config: backendConfig });
     }
     const gateway = new Gateway(options, backends, keys, firstRunKey, dataDir);
@@ -123,6 +123,10 @@ export class Gateway {
     })();
     return this.closing;
   }
+}
+
+function isOn(value: string | undefined): boolean {
+  return value !== undefined && ['1', 'true', 'on', 'yes'].includes(value.toLowerCase());
 }
 
 function logUsage(logger: Logger): (e: UsageEvent) => void {
