@@ -10,6 +10,7 @@ import type { CallContext } from '../../src/backends/types.js';
 import { openAICompatibleSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { DEFAULT_CONTENT, MockOpenAI } from '../support/mock-openai.js';
+import { rejectsWith } from '../support/errors.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -32,18 +33,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const c of it) out.push(c);
   return out;
-}
-
-async function rejectsWith(p: Promise<unknown>, expected: Partial<Pick<GatewayError, 'status' | 'code' | 'retryable' | 'retryAfter' | 'param' | 'type'>>): Promise<GatewayError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof GatewayError, `expected a GatewayError, got ${String(caught)}`);
-  for (const [k, v] of Object.entries(expected)) assert.deepEqual((caught as any)[k], v, `${k} of ${caught.message}`);
-  return caught;
 }
 
 function contentOf(chunks: ChatCompletionChunk[]): string {

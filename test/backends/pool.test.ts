@@ -7,6 +7,7 @@ import type { CallContext } from '../../src/backends/types.js';
 import { poolSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { DEFAULT_CONTENT, MockOpenAI } from '../support/mock-openai.js';
+import { rejectsWith } from '../support/errors.js';
 
 const logger = pino({ level: 'silent' });
 const req: ChatCompletionRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
@@ -33,18 +34,6 @@ function makePool(members: Array<{ baseUrl: string; weight?: number; name?: stri
 }
 
 const completions = (m: MockOpenAI): number => m.requests.filter((r) => r.method === 'POST').length;
-
-async function rejectsWith(p: Promise<unknown>, expected: Partial<Record<'status' | 'code' | 'retryable', unknown>>): Promise<GatewayError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof GatewayError, `expected a GatewayError, got ${String(caught)}`);
-  for (const [k, v] of Object.entries(expected)) assert.equal((caught as any)[k], v, `${k} of ${caught.message}`);
-  return caught;
-}
 
 async function deadUrl(): Promise<string> {
   const m = await MockOpenAI.start();
