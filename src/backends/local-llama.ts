@@ -303,7 +303,10 @@ export class LocalLlamaBackend implements Backend {
         ...(this.config.gpu === 'off' ? { gpuLayers: 0 } : {}),
         loadSignal: signal,
       });
-      const threads = this.config.threads ?? llama.cpuMathCores;
+      // Physical cores less one: llama.cpp's worker threads spin while they wait, so taking every
+      // core starves the gateway's own event loop. Measured here on 2 cores (bench/local): 2 threads
+      // decode ~12x slower than 1.
+      const threads = this.config.threads ?? Math.max(1, llama.cpuMathCores - 1);
       let contextSize = this.config.contextSize;
       if (contextSize > model.trainContextSize) {
         this.logger.warn({ contextSize, trainContextSize: model.trainContextSize }, 'contextSize exceeds what the model was trained on; using the training size');

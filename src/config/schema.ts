@@ -118,7 +118,7 @@ export const localSchema = z.strictObject({
   model: z.string({ error: 'must be a model path, URL or hf: reference' }).min(1, 'must not be empty'),
   /** Expected sha256 of the GGUF file (hex); checked after download. */
   sha256: z.string().regex(/^[a-fA-F0-9]{64}$/, 'must be 64 hex characters').optional(),
-  /** CPU threads for llama.cpp; default: physical cores. */
+  /** CPU threads for llama.cpp; default: physical cores less one (the gateway needs a core too). */
   threads: positiveInt.optional(),
   contextSize: positiveInt.default(4096),
   /** Sequences decoded together in one context. */
