@@ -63,7 +63,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const err = fromFastifyError(error);
     const call = request.apiCall;
-    if (call) call.finish(err.status === 499 ? 'aborted' : 'error', err.status, err);
+    if (call) {
+      call.finish(err.status === 499 ? 'aborted' : 'error', err.status, err);
+      // The backend whose failure this is (the last one tried), for whoever debugs the 5xx.
+      if (call.backend) reply.header('x-sluice-backend', call.backend.name);
+    }
     if (err.status >= 500 && err.status !== 502 && err.status !== 503 && err.status !== 504) {
       request.log.error({ err: error, requestId: request.id }, 'request failed');
     }

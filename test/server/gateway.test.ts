@@ -261,6 +261,7 @@ describe('resilience', () => {
     primary.enqueue({ kind: 'hang' });
     const res = await raw('/v1/chat/completions', { method: 'POST', body: JSON.stringify({ ...hello, model: 'slow-model' }) });
     assert.equal(res.status, 504);
+    assert.equal(res.headers.get('x-sluice-backend'), 'slow', 'a failure names the backend that failed');
     assert.equal(gw.events[0]!.httpStatus, 504);
   });
 
