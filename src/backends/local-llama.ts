@@ -111,6 +111,7 @@ const NOT_READY_RETRY_AFTER_S = 5;
 const MAX_CACHED_GRAMMARS = 64;
 
 /** llama.cpp warnings that fire on every embeddings request or load and mean nothing to an operator. */
+const DEFAULT_CONTEXT_SIZE = 4096;
 const NOISY_LLAMA_LOG = /embeddings required but some input tokens were not marked as outputs|bad special token/;
 
 const LLAMA_TO_PINO: Record<string, 'fatal' | 'error' | 'warn' | 'info' | 'debug'> = {
@@ -307,7 +308,8 @@ export class LocalLlamaBackend implements Backend {
       // core starves the gateway's own event loop. Measured here on 2 cores (bench/local): 2 threads
       // decode ~12x slower than 1.
       const threads = this.config.threads ?? Math.max(1, llama.cpuMathCores - 1);
-      let contextSize = this.config.contextSize;
+      // Unset: 4096 tokens per sequence, or less if the model was trained on less.
+      let contextSize = this.config.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.trainContextSize);
       if (contextSize > model.trainContextSize) {
         this.logger.warn({ contextSize, trainContextSize: model.trainContextSize }, 'contextSize exceeds what the model was trained on; using the training size');
         contextSize = model.trainContextSize;

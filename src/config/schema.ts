@@ -120,7 +120,8 @@ export const localSchema = z.strictObject({
   sha256: z.string().regex(/^[a-fA-F0-9]{64}$/, 'must be 64 hex characters').optional(),
   /** CPU threads for llama.cpp; default: physical cores less one (the gateway needs a core too). */
   threads: positiveInt.optional(),
-  contextSize: positiveInt.default(4096),
+  /** Tokens per sequence; default 4096, or the model's training size if smaller. */
+  contextSize: positiveInt.optional(),
   /** Sequences decoded together in one context. */
   parallel: positiveInt.default(4),
   batchSize: positiveInt.default(512),
