@@ -89,6 +89,30 @@ describe('OpenAI API through the official client', () => {
     assert.ok(e.ttftMs !== null && e.ttftMs <= e.latencyMs);
   });
 
+  test('streaming is relayed as it arrives: the first chunk reaches the client before the upstream has finished', async () => {
+    primary.enqueue({ kind: 'ok', content: 'one two three four five six seven eight', chunkDelayMs: 40 });
+    const stream = await gw.client.chat.completions.create({ ...hello, stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    let first = await iterator.next();
+    while (!first.done && !first.value.choices[0]?.delta?.content) first = await iterator.next();
+    assert.ok(!first.done);
+    assert.equal(primary.streamsCompleted, 0, 'the upstream is still streaming when the client has its first words');
+    let rest = '';
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) rest += r.value.choices[0]?.delta?.content ?? '';
+    assert.equal(first.value.choices[0]!.delta.content + rest, 'one two three four five six seven eight');
+    assert.equal(primary.streamsCompleted, 1);
+  });
+
+  test('a stream whose upstream fails before the first byte is retried transparently', async () => {
+    primary.enqueue({ kind: 'status', status: 503 }, { kind: 'reset' });
+    const stream = await gw.client.chat.completions.create({ ...hello, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, DEFAULT_CONTENT);
+    assert.equal(primary.requests.length, 3);
+    assert.equal(gw.events[0]!.attempts, 3);
+  });
+
   test('streaming without include_usage: no usage chunk for the client, tokens still recorded, ends with [DONE]', async () => {
     const res = await raw('/v1/chat/completions', { method: 'POST', body: JSON.stringify({ ...hello, stream: true }) });
     assert.equal(res.status, 200);
