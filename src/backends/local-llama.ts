@@ -39,6 +39,7 @@ import type { Backend, BackendStatus, CallContext } from './types.js';
 import { Channel } from './local-llama/channel.js';
 import { beginningToken, ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
 import { abortError, SlotPool } from './local-llama/slots.js';
+import { formatBytes } from '../models/format.js';
 
 export interface LocalLlamaDeps {
   modelsDir: string;
@@ -50,7 +51,7 @@ export interface LocalLlamaDeps {
 
 type State =
   | { kind: 'idle' }
-  | { kind: 'downloading'; received: number; total: number | undefined }
+  | { kind: 'downloading'; received: number; total: number | undefined; loggedStep: number }
   | { kind: 'loading' }
   | { kind: 'ready' }
   | { kind: 'failed'; error: GatewayError; at: number }
@@ -262,7 +263,7 @@ export class LocalLlamaBackend implements Backend {
       signal,
       onDownloadStart: (url) => {
         this.logger.info({ model: this.config.model, url }, 'downloading model');
-        this.setState({ kind: 'downloading', received: 0, total: undefined });
+        this.setState({ kind: 'downloading', received: 0, total: undefined, loggedStep: -1 });
       },
       onProgress: (received, total) => {
         const s = this.state;
@@ -270,6 +271,13 @@ export class LocalLlamaBackend implements Backend {
         if (s.kind === 'downloading') {
           s.received = received;
           s.total = total;
+          // A log line per 10% (per 100 MB when the size is unknown): the server's terminal and its
+          // log files both show progress; `sluice models pull` draws a bar instead.
+          const step = total ? Math.floor((received / total) * 10) : Math.floor(received / 100e6);
+          if (step !== s.loggedStep) {
+            s.loggedStep = step;
+            this.logger.info({ model: this.config.model }, total ? `downloading model: ${step * 10}% (${formatBytes(received)} of ${formatBytes(total)})` : `downloading model: ${formatBytes(received)}`);
+          }
         }
       },
     });

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { defaultModelsDir, listCachedModels } from '../models/cache.js';
 import { ensureModel, type ProgressFn } from '../models/download.js';
 import { isRemote, parseModelSource } from '../models/source.js';
+import { formatBytes } from '../models/format.js';
 
 interface PullOptions {
   sha256?: string;
@@ -149,16 +150,4 @@ class Progress {
     this.bar?.stop();
     this.bar = undefined;
   }
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }

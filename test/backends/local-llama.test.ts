@@ -439,7 +439,9 @@ describe('readiness and lifecycle', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     try {
-      const b = makeBackend({ model: `http://127.0.0.1:${port}/models/slow.gguf` });
+      const logLines: string[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(line) });
+      const b = makeBackend({ model: `http://127.0.0.1:${port}/models/slow.gguf` }, logger);
       await b.start();
       await requested;
       let detail = b.status().detail;
@@ -449,6 +451,7 @@ describe('readiness and lifecycle', () => {
       }
       assert.equal(detail, 'downloading 25%');
       assert.equal(b.status().ready, false);
+      assert.ok(logLines.some((l) => l.includes('downloading model: 20% (244 KB of 977 KB)')), 'progress is logged per 10%');
       const err = await rejectsWith(b.chatCompletion({ model: 'x', messages: [{ role: 'user', content: 'hi' }] }, ctx()), { status: 503, code: 'model_not_ready' });
       assert.match(err.message, /downloading 25%/);
       await b.close(1_000);
