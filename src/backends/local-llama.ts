@@ -17,9 +17,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import {
-  getLlama,
   LlamaCompletion,
-  LlamaLogLevel,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -39,6 +37,7 @@ import type { Backend, BackendStatus, CallContext } from './types.js';
 import { Channel } from './local-llama/channel.js';
 import { beginningToken, ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
 import { abortError, SlotPool } from './local-llama/slots.js';
+import { acquireLlama } from './local-llama/runtime.js';
 import { formatBytes } from '../models/format.js';
 
 export interface LocalLlamaDeps {
@@ -111,18 +110,7 @@ const RETRY_FAILED_LOAD_MS = 30_000;
 const NOT_READY_RETRY_AFTER_S = 5;
 const MAX_CACHED_GRAMMARS = 64;
 
-/** llama.cpp warnings that fire on every embeddings request or load and mean nothing to an operator. */
 const DEFAULT_CONTEXT_SIZE = 4096;
-const NOISY_LLAMA_LOG = /embeddings required but some input tokens were not marked as outputs|bad special token/;
-
-const LLAMA_TO_PINO: Record<string, 'fatal' | 'error' | 'warn' | 'info' | 'debug'> = {
-  fatal: 'fatal',
-  error: 'error',
-  warn: 'warn',
-  info: 'info',
-  log: 'info',
-  debug: 'debug',
-};
 
 export class LocalLlamaBackend implements Backend {
   readonly name: string;
@@ -287,20 +275,7 @@ export class LocalLlamaBackend implements Backend {
 
     let llama: Llama;
     try {
-      llama = await getLlama({
-        gpu: this.config.gpu === 'off' ? false : this.config.gpu,
-        // Never compile llama.cpp or fetch its sources at run time: prebuilt binaries or fail.
-        build: 'never',
-        skipDownload: true,
-        progressLogs: false,
-        ...(this.config.threads ? { maxThreads: this.config.threads } : {}),
-        logLevel: LlamaLogLevel.warn,
-        logger: (level, message) => {
-          const text = message.trim();
-          if (!text) return;
-          this.logger[NOISY_LLAMA_LOG.test(text) ? 'debug' : (LLAMA_TO_PINO[level] ?? 'debug')]({ llama: true }, text);
-        },
-      });
+      llama = await acquireLlama(this.config.gpu, this.logger);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(`llama.cpp could not start with gpu "${this.config.gpu}" (no usable prebuilt binary; sluice never compiles llama.cpp): ${reason}`, { cause: err });
@@ -362,7 +337,6 @@ export class LocalLlamaBackend implements Backend {
       );
       return loaded;
     } catch (err) {
-      await llama.dispose().catch(() => {});
       if (signal.aborted) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(`Model "${this.config.model}" could not be loaded from ${path} (is it a complete GGUF file?): ${reason}`, { cause: err });
@@ -868,7 +842,6 @@ async function disposeLoaded(loaded: Loaded, logger: Logger): Promise<void> {
     await ec?.dispose();
     await loaded.context.dispose();
     await loaded.model.dispose();
-    await loaded.llama.dispose();
   } catch (err) {
     logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'error while releasing the local model');
   }

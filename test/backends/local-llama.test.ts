@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { getLlama, JinjaTemplateChatWrapper, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { JinjaTemplateChatWrapper, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { acquireLlama } from '../../src/backends/local-llama/runtime.js';
 import pino from 'pino';
 import type { ChatCompletionChunk, CompletionChunk } from '../../src/api/types.js';
 import { LocalLlamaBackend } from '../../src/backends/local-llama.js';
@@ -63,8 +64,9 @@ let model: LlamaModel;
 let shared: LocalLlamaBackend;
 
 before(async () => {
-  // An independent tokenizer to check the backend's token accounting against.
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: 1 });
+  // An independent model instance to check the backend's token accounting against; on the shared
+  // runtime, as a second runtime in one process would leak llama.cpp's logs to stderr.
+  llama = await acquireLlama('off', pino({ level: 'silent' }));
   model = await llama.loadModel({ modelPath: STORIES_260K, gpuLayers: 0 });
   shared = makeBackend({ parallel: 2, maxQueue: 8 });
   await shared.start();
@@ -74,7 +76,7 @@ before(async () => {
 after(async () => {
   await Promise.all(backends.map((b) => b.close(1_000)));
   await model.dispose();
-  await llama.dispose();
+  await model.dispose();
   rmSync(modelsDir, { recursive: true, force: true });
 });
 
