@@ -412,12 +412,7 @@ export class LocalLlamaBackend implements Backend {
   async streamChatCompletion(req: ChatCompletionRequest, ctx: CallContext): Promise<AsyncIterable<ChatCompletionChunk>> {
     const loaded = await this.admit(ctx.signal);
     const prep = await this.prepareChat(loaded, req);
-    const channel = new Channel<string>();
-    const run = await this.generate(loaded, prep, ctx, (text) => channel.push(text));
-    run.result.then(
-      () => channel.end(),
-      (err) => channel.fail(err),
-    );
+    const { channel, run } = await this.startStream(loaded, prep, ctx);
     const id = newId('chatcmpl');
     const created = nowSeconds();
     const model = req.model;
@@ -456,12 +451,7 @@ export class LocalLlamaBackend implements Backend {
   async streamCompletion(req: CompletionRequest, ctx: CallContext): Promise<AsyncIterable<CompletionChunk>> {
     const loaded = await this.admit(ctx.signal);
     const { prep, prompt } = await this.prepareCompletion(loaded, req);
-    const channel = new Channel<string>();
-    const run = await this.generate(loaded, prep, ctx, (text) => channel.push(text));
-    run.result.then(
-      () => channel.end(),
-      (err) => channel.fail(err),
-    );
+    const { channel, run } = await this.startStream(loaded, prep, ctx);
     const id = newId('cmpl');
     const created = nowSeconds();
     const model = req.model;
@@ -481,6 +471,17 @@ export class LocalLlamaBackend implements Backend {
       yield { id, object: 'text_completion', created, model, choices: [], usage: usage(prep.promptTokens, r.completionTokens) };
     }
     return stoppable(chunks(), run);
+  }
+
+  /** Starts a generation whose text pieces arrive on a channel, ended (or failed) with the run. */
+  private async startStream(loaded: Loaded, prep: Prepared, ctx: CallContext): Promise<{ channel: Channel<string>; run: Run }> {
+    const channel = new Channel<string>();
+    const run = await this.generate(loaded, prep, ctx, (text) => channel.push(text));
+    run.result.then(
+      () => channel.end(),
+      (err) => channel.fail(err),
+    );
+    return { channel, run };
   }
 
   async embeddings(req: EmbeddingsRequest, ctx: CallContext): Promise<EmbeddingsResponse> {
