@@ -163,27 +163,39 @@ async function downloadOnce(options: DownloadOptions): Promise<DownloadResult> {
   let received = offset;
   let out: WriteStream | undefined;
   let networkError: unknown;
+  // A failed disk write (ENOSPC, EIO) arrives as an 'error' event, possibly after write() returned
+  // true: without a listener it would be an uncaught exception that takes the gateway down.
+  let writeError: Error | undefined;
+  const writeFailed = () => {
+    if (writeError) throw writeError;
+  };
   try {
     if (append) await hashInto(part, hash);
     onProgress?.(received, total);
     out = createWriteStream(part, { flags: append ? 'a' : 'w' });
+    out.on('error', (err) => (writeError ??= err));
+    const file = out;
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        writeFailed();
         hash.update(chunk);
         received += chunk.byteLength;
         onProgress?.(received, total);
-        if (!out.write(chunk)) await once(out, 'drain');
+        if (!file.write(chunk)) await Promise.race([once(file, 'drain'), once(file, 'close')]);
       }
     } catch (err) {
+      if (writeError) throw writeError;
       networkError = err;
     }
+    writeFailed();
     // Flushed even after a cut: every byte on disk is one a resume does not fetch again.
-    const file = out;
     await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    writeFailed();
   } catch (err) {
     out?.destroy();
     discard(res.body);
-    throw new DownloadError(`cannot write ${part}: ${err instanceof Error ? err.message : String(err)}`, { retryable: false, cause: err });
+    const cause = writeError ?? err;
+    throw new DownloadError(`cannot write ${part}: ${cause instanceof Error ? cause.message : String(cause)}`, { retryable: false, cause });
   }
   if (networkError !== undefined) {
     discard(res.body);

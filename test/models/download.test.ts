@@ -1,7 +1,7 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -121,6 +121,14 @@ test('full download: verified sha256, atomic rename, progress up to the total', 
   assert.equal(server.seen[0]!.headers.range, undefined);
 });
 
+test('a full disk fails the download with the disk error, and never crashes the process', { skip: !existsSync('/dev/full') && 'needs /dev/full' }, async () => {
+  const dest = join(dir, 'model.gguf');
+  // Every write to /dev/full fails with ENOSPC, as a full disk would.
+  symlinkSync('/dev/full', dest + '.part');
+  await assert.rejects(downloadFile({ url: `${server.url}/m.gguf`, dest }), (err: unknown) => err instanceof DownloadError && /ENOSPC|no space/i.test(err.message));
+  assert.equal(existsSync(dest), false);
+});
+
 test('wrong sha256: error names expected and actual, nothing left under the final name', async () => {
   const dest = join(dir, 'model.gguf');
   const wrong = 'ab'.repeat(32);
@@ -141,8 +149,9 @@ test('an interrupted transfer leaves a .part that the next attempt resumes with 
   await assert.rejects(downloadFile({ url: `${server.url}/m.gguf`, dest, sha256: originalSha, retries: 0 }), DownloadError);
   assert.equal(existsSync(dest), false, 'no half-written file under the final name');
   const partSize = statSync(dest + '.part').size;
-  // Everything that arrived before the cut is kept.
-  assert.equal(partSize, server.cutAfter);
+  // What was read before the cut is kept. Not necessarily all that was sent: undici drops body
+  // bytes it had buffered but not yet handed over when it reports the connection's premature end.
+  assert.ok(partSize > 0 && partSize <= server.cutAfter, `part holds ${partSize} bytes`);
 
   const res = await downloadFile({ url: `${server.url}/m.gguf`, dest, sha256: originalSha, retries: 0 });
   assert.equal(res.resumedFrom, partSize);
