@@ -24,6 +24,8 @@ export interface GatewayErrorInit {
   retryAfter?: number;
   /** Whether trying again (same or another backend) may succeed. */
   retryable?: boolean;
+  /** Retryable, but only on another backend: the same one would fail the same way (a rejected key). */
+  fallbackOnly?: boolean;
   cause?: unknown;
 }
 
@@ -47,6 +49,7 @@ export class GatewayError extends Error {
   readonly param: string | null;
   readonly retryAfter: number | undefined;
   readonly retryable: boolean;
+  readonly fallbackOnly: boolean;
 
   constructor(init: GatewayErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -57,6 +60,7 @@ export class GatewayError extends Error {
     this.param = init.param ?? null;
     this.retryAfter = init.retryAfter;
     this.retryable = init.retryable ?? false;
+    this.fallbackOnly = init.fallbackOnly ?? false;
   }
 
   toBody(): OpenAIErrorBody {

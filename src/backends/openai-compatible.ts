@@ -359,6 +359,7 @@ export class OpenAICompatibleBackend implements Backend {
         code: 'upstream_auth_failed',
         message: `Upstream '${this.name}' rejected the gateway's credentials (${status}: ${what}). Check the backend's apiKeyEnv.`,
         retryable: true,
+        fallbackOnly: true,
       });
     }
     if (status >= 400) {

@@ -72,9 +72,14 @@ export function backoffDelay(attempt: number, retry: RetryConfig, random: () => 
   return Math.floor(random() * cap);
 }
 
-/** Failures that say the backend is unhealthy (not the client's fault, not load shedding). */
+/**
+ * Failures that say the backend is unhealthy: not the client's fault (4xx), not load shedding (429),
+ * and not a 503, which sluice itself answers for a backend that is not ready yet (model still
+ * downloading or loading, no healthy pool member, shutting down): opening the circuit on those
+ * would keep refusing requests after the model has loaded. Upstream 5xx arrive as 502.
+ */
 function countsAgainstBreaker(err: GatewayError): boolean {
-  return err.status >= 500;
+  return err.status >= 500 && err.status !== 503;
 }
 
 export class Dispatcher {
@@ -148,7 +153,7 @@ export class Dispatcher {
           else policy?.breaker.onNeutral();
           // The client's own mistake (4xx other than 429) would fail the same way everywhere.
           if (!err.retryable) throw new DispatchError(err, backend, attempts, tried);
-          if (attempt + 1 >= maxAttempts || policy?.breaker.state === 'open') break;
+          if (err.fallbackOnly || attempt + 1 >= maxAttempts || policy?.breaker.state === 'open') break;
           const delay = backoffDelay(attempt, policy!.retry, this.random);
           // An upstream asking for a longer pause than we would wait: go to the fallback instead.
           if (err.retryAfter !== undefined && err.retryAfter * 1000 > policy!.retry.maxDelayMs) break;

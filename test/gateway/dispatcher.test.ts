@@ -97,6 +97,27 @@ test('circuit breaker opens after consecutive failures, skips the backend, then 
   assert.equal(dispatcher.breakerState(a), 'closed');
 });
 
+test('"not ready" 503s (model loading, no healthy member) never open the circuit', async () => {
+  const notReady = () => new GatewayError({ status: 503, code: 'model_not_ready', message: 'downloading 42%', retryable: true, retryAfter: 5 });
+  const a = new FakeBackend('a').then(...Array.from({ length: 10 }, notReady));
+  const { dispatcher } = setup([remote('a', { models: ['m'], retry: { attempts: 0 }, breaker: { failureThreshold: 2 } })], [a]);
+  for (let i = 0; i < 10; i++) await assert.rejects(chat(dispatcher, 'm'), (err: unknown) => err instanceof DispatchError && err.code === 'model_not_ready');
+  assert.equal(dispatcher.breakerState(a), 'closed');
+  const loaded = await chat(dispatcher, 'm');
+  assert.equal(loaded.backend.name, 'a', 'once ready, the backend answers at once');
+});
+
+test('a fallback-only failure (upstream rejected our key) skips the retries and goes to the fallback', async () => {
+  const rejected = () => new GatewayError({ status: 502, code: 'upstream_auth_failed', message: 'bad key', retryable: true, fallbackOnly: true });
+  const a = new FakeBackend('a').then(rejected());
+  const b = new FakeBackend('b');
+  const { dispatcher, sleeps } = setup([remote('a', { models: ['m'], fallbacks: ['b'], retry: { attempts: 3 } }), remote('b')], [a, b]);
+  const result = await chat(dispatcher, 'm');
+  assert.equal(result.backend.name, 'b');
+  assert.equal(a.calls.length, 1);
+  assert.deepEqual(sleeps, []);
+});
+
 test('every target failing reports the last error and what was tried', async () => {
   const a = new FakeBackend('a').then(upstream500());
   const b = new FakeBackend('b').then(upstream500());

@@ -262,9 +262,10 @@ describe('resilience', () => {
   });
 
   test('the upstream rejecting the gateway\'s own key is a 502 naming the backend, not the client\'s 401', async () => {
-    for (let i = 0; i < 3; i++) primary.enqueue({ kind: 'status', status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } } });
+    primary.enqueue({ kind: 'status', status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } } });
     const res = await raw('/v1/chat/completions', { method: 'POST', body: JSON.stringify(hello) });
     assert.equal(res.status, 502);
+    assert.equal(primary.requests.length, 1, 'the same key would be rejected again: no retry');
     const body = (await res.json()) as { error: { code: string; message: string } };
     assert.equal(body.error.code, 'upstream_auth_failed');
     assert.match(body.error.message, /'cloud'/);
