@@ -280,9 +280,12 @@ export class LocalLlamaBackend implements Backend {
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(`llama.cpp could not start with gpu "${this.config.gpu}" (no usable prebuilt binary; sluice never compiles llama.cpp): ${reason}`, { cause: err });
     }
+    let model: LlamaModel | undefined;
+    let context: LlamaContext | undefined;
+    let step: 'model' | 'context' = 'model';
     try {
       signal.throwIfAborted();
-      const model = await llama.loadModel({
+      model = await llama.loadModel({
         modelPath: path,
         ...(this.config.gpu === 'off' ? { gpuLayers: 0 } : {}),
         loadSignal: signal,
@@ -297,7 +300,8 @@ export class LocalLlamaBackend implements Backend {
         this.logger.warn({ contextSize, trainContextSize: model.trainContextSize }, 'contextSize exceeds what the model was trained on; using the training size');
         contextSize = model.trainContextSize;
       }
-      const context = await model.createContext({
+      step = 'context';
+      context = await model.createContext({
         sequences: this.config.parallel,
         contextSize,
         batchSize: this.config.batchSize,
@@ -337,8 +341,17 @@ export class LocalLlamaBackend implements Backend {
       );
       return loaded;
     } catch (err) {
+      // Free what was created: a failed load is retried later, and each attempt would leak a model.
+      await context?.dispose().catch(() => {});
+      await model?.dispose().catch(() => {});
       if (signal.aborted) throw err;
       const reason = err instanceof Error ? err.message : String(err);
+      if (step === 'context') {
+        throw new Error(
+          `Model "${this.config.model}" loaded, but a context of ${this.config.parallel} sequences x ${this.config.contextSize ?? DEFAULT_CONTEXT_SIZE} tokens could not be created (lower parallel or contextSize): ${reason}`,
+          { cause: err },
+        );
+      }
       throw new Error(`Model "${this.config.model}" could not be loaded from ${path} (is it a complete GGUF file?): ${reason}`, { cause: err });
     }
   }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { JinjaTemplateChatWrapper, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { JinjaTemplateChatWrapper, LlamaModel as LlamaModelClass, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { acquireLlama } from '../../src/backends/local-llama/runtime.js';
 import pino from 'pino';
 import type { ChatCompletionChunk, CompletionChunk } from '../../src/api/types.js';
@@ -425,6 +425,24 @@ describe('readiness and lifecycle', () => {
     await assert.rejects(b.whenLoaded());
     assert.match(b.status().detail, /^unavailable: Model ".*not-a-model\.gguf" could not be loaded from .*not-a-model\.gguf/);
     await rejectsWith(b.embeddings({ model: 'x', input: 'hi' }, ctx()), { status: 503, code: 'model_unavailable' });
+  });
+
+  test('a context that cannot be created: unavailable with the reason, and the loaded model is released', async () => {
+    const disposed: LlamaModel[] = [];
+    const original = LlamaModelClass.prototype.dispose;
+    LlamaModelClass.prototype.dispose = function (this: LlamaModel) {
+      disposed.push(this);
+      return original.call(this);
+    };
+    try {
+      const b = makeBackend({ parallel: 100_000 });
+      await b.start();
+      await assert.rejects(b.whenLoaded());
+      assert.match(b.status().detail, /^unavailable: .*could not be created \(lower parallel or contextSize\)/);
+      assert.equal(disposed.length, 1, 'the model loaded before the failure is disposed');
+    } finally {
+      LlamaModelClass.prototype.dispose = original;
+    }
   });
 
   test('downloading: status shows progress, requests get 503 model_not_ready, close() cancels the download', async () => {
