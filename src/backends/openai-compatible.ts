@@ -431,7 +431,8 @@ class SseStream<T extends ChatCompletionChunk | CompletionChunk> implements Asyn
   ) {
     this.source = body[Symbol.asyncIterator]();
     // A consumer that walks away after an abort without calling return() must not leak inFlight.
-    body.once('close', this.releaseOnce);
+    if (body.destroyed) this.releaseOnce();
+    else body.once('close', this.releaseOnce);
   }
 
   [Symbol.asyncIterator](): this {
@@ -451,7 +452,10 @@ class SseStream<T extends ChatCompletionChunk | CompletionChunk> implements Asyn
       if (this.finished) return DONE;
       if (this.error !== undefined) throw this.fail(this.error);
       if (this.sawDone) {
-        await this.drain();
+        // The answer is complete: end it now, and read the rest of the body (usually nothing) in
+        // the background so the connection stays reusable. Waiting for it would hold the client's
+        // [DONE] hostage to an upstream that keeps the response open.
+        void this.drain();
         this.finish();
         return DONE;
       }
@@ -474,8 +478,8 @@ class SseStream<T extends ChatCompletionChunk | CompletionChunk> implements Asyn
 
   async return(): Promise<IteratorResult<T>> {
     if (!this.finished) {
-      // After [DONE] the rest of the body is (nearly) all here: reading it keeps the connection alive.
-      if (this.sawDone) await this.drain();
+      // After [DONE], reading the rest of the body keeps the connection alive.
+      if (this.sawDone) void this.drain();
       else this.body.destroy();
       this.finish();
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { pino } from 'pino';
@@ -374,6 +374,8 @@ describe('SSE parsing against a hand-written upstream', () => {
   let server: Server;
   let url: string;
   let script: Array<string | Buffer> = [];
+  /** When set, the response stays open after the script (an upstream that lingers after [DONE]). */
+  let holdOpen: ServerResponse[] | undefined;
 
   before(async () => {
     server = createServer((req, res) => {
@@ -381,10 +383,12 @@ describe('SSE parsing against a hand-written upstream', () => {
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const pieces = script;
+        const hold = holdOpen;
+        hold?.push(res);
         let i = 0;
         // Separate writes a tick apart, so pieces tend to arrive as separate reads.
         const step = (): void => {
-          if (i >= pieces.length) return void res.end();
+          if (i >= pieces.length) return void (hold ? undefined : res.end());
           res.write(pieces[i++]!);
           setTimeout(step, 2);
         };
@@ -467,6 +471,23 @@ describe('SSE parsing against a hand-written upstream', () => {
       script = [`data: ${chunk('Hi')}\n\n`];
       await rejectsWith(collect(await b.streamChatCompletion(chatReq(), ctx())), { status: 502, code: 'upstream_stream_interrupted' });
     } finally {
+      await b.close();
+    }
+  });
+
+  test('the stream ends at [DONE] even if the upstream keeps the response open', { timeout: 20_000 }, async () => {
+    script = [`data: ${chunk('Hi')}\n\ndata: ${chunk('', 'stop')}\n\ndata: [DONE]\n\n`];
+    holdOpen = [];
+    const b = backendFor(url);
+    try {
+      const chunks = await collect(await b.streamChatCompletion(chatReq(), ctx()));
+      assert.equal(contentOf(chunks), 'Hi');
+      assert.equal(holdOpen.length, 1);
+      assert.equal(holdOpen[0]!.writableEnded, false, 'iteration finished while the upstream response was still open');
+      assert.equal(b.status().inFlight, 0);
+    } finally {
+      for (const res of holdOpen) res.end();
+      holdOpen = undefined;
       await b.close();
     }
   });
