@@ -188,7 +188,9 @@ export class PoolBackend implements Backend {
     try {
       result = await work;
     } catch (err) {
-      this.settle(m, err, ctx);
+      // A client that gave up says nothing about the member: neither a failure nor a success
+      // (a success would reset the error count of a member that hangs until clients give up).
+      this.settle(m, ctx.signal.aborted ? null : err, ctx);
       throw err;
     }
     if (!keep) this.settle(m, undefined, ctx);
@@ -332,7 +334,8 @@ class TrackedStream<T> implements AsyncIterableIterator<T> {
     this.inner = source[Symbol.asyncIterator]();
     // A consumer that walks away after an abort without calling return() must not leave the
     // member looking busy forever.
-    ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    if (ctx.signal.aborted) this.end(null);
+    else ctx.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   private readonly onAbort = (): void => this.end(null);

@@ -181,6 +181,22 @@ describe('PoolBackend', () => {
     assert.equal(pool.status().members![0]!.healthy, true);
   });
 
+  test('an abort between failures does not reset the failure count (a hanging member is still ejected)', async () => {
+    // Ejection after 2 consecutive failures (makePool): fail, abort, fail must eject.
+    const pool = track(makePool([{ baseUrl: a.url }]));
+    a.enqueue({ kind: 'status', status: 500 });
+    await rejectsWith(pool.chatCompletion(req, ctx()), { status: 502 });
+    a.enqueue({ kind: 'hang' });
+    const ac = new AbortController();
+    const p = pool.chatCompletion(req, ctx(ac.signal));
+    while (completions(a) < 2) await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await rejectsWith(p, { code: 'client_closed_request' });
+    a.enqueue({ kind: 'status', status: 500 });
+    await rejectsWith(pool.chatCompletion(req, ctx()), { status: 502 });
+    assert.equal(pool.status().members![0]!.healthy, false, 'the second failure ejects: the abort did not count as a success');
+  });
+
   test('ejected member comes back only when its ejection expired AND a health check passes', async () => {
     const clock = new FakeClock();
     const pool = track(makePool([{ baseUrl: a.url }, { baseUrl: b.url }], { strategy: 'round-robin' }, clock));
