@@ -100,3 +100,16 @@ export const errors = {
   unavailable: (message: string, retryAfter?: number, code = 'backend_unavailable') =>
     new GatewayError({ status: 503, code, message, retryAfter, retryable: true }),
 };
+
+/**
+ * What an aborted call throws: the abort reason itself when it is already a GatewayError (a
+ * shutdown, a caller's own error), 504 for a deadline (TimeoutError), else 499: the client went
+ * away. Nobody reads that body, but logs and the ledger see a meaningful status (nginx's 499).
+ */
+export function abortError(reason?: unknown): GatewayError {
+  if (reason instanceof GatewayError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new GatewayError({ status: 504, code: 'deadline_exceeded', message: 'The request deadline passed before the backend finished.', cause: reason });
+  }
+  return new GatewayError({ status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'The client closed the request.', cause: reason });
+}

@@ -31,12 +31,12 @@ import type { Logger } from 'pino';
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, EmbeddingsResponse, FinishReason, Usage } from '../api/types.js';
 import type { LocalBackendConfig } from '../config/schema.js';
-import { errors, GatewayError, toGatewayError } from '../errors.js';
+import { abortError, errors, GatewayError, toGatewayError } from '../errors.js';
 import { ensureModel } from '../models/download.js';
 import type { Backend, BackendStatus, CallContext } from './types.js';
 import { Channel } from './local-llama/channel.js';
 import { beginningToken, ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
-import { abortError, SlotPool } from './local-llama/slots.js';
+import { SlotPool } from './local-llama/slots.js';
 import { acquireLlama } from './local-llama/runtime.js';
 import { formatBytes } from '../models/format.js';
 
@@ -182,7 +182,7 @@ export class LocalLlamaBackend implements Backend {
   }
 
   /**
-   * Stops taking requests (503 `backend_closing`; queued ones fail at once), lets running
+   * Stops taking requests (503 `backend_closed`; queued ones fail at once), lets running
    * generations finish until `deadlineMs`, aborts the rest, then frees the model. A download or
    * load in progress is cancelled (a partial download stays resumable).
    */
@@ -740,7 +740,7 @@ export class LocalLlamaBackend implements Backend {
   }
 
   private closingError(): GatewayError {
-    return errors.unavailable(`Local backend '${this.name}' is shutting down.`, 1, 'backend_closing');
+    return errors.unavailable(`Local backend '${this.name}' is shutting down.`, 1, 'backend_closed');
   }
 }
 

@@ -33,7 +33,7 @@ import { Client, Pool, type Dispatcher } from 'undici';
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, EmbeddingsResponse, Usage } from '../api/types.js';
 import type { OpenAICompatibleConfig } from '../config/schema.js';
-import { GatewayError, type ErrorType } from '../errors.js';
+import { abortError, GatewayError, type ErrorType } from '../errors.js';
 import type { Backend, BackendStatus, CallContext, Locality } from './types.js';
 
 /**
@@ -695,21 +695,6 @@ function streamBody(req: ChatCompletionRequest | CompletionRequest): string {
   return JSON.stringify({ ...req, stream: true, stream_options: { ...req.stream_options, include_usage: true } });
 }
 
-/** The abort reason when the caller gave a GatewayError (e.g. its deadline), else a 499 / 504. */
-export function abortError(reason: unknown): GatewayError {
-  if (reason instanceof GatewayError) return reason;
-  if (reason instanceof Error && reason.name === 'TimeoutError') {
-    return new GatewayError({ status: 504, code: 'deadline_exceeded', message: 'The request deadline passed before the upstream answered.', cause: reason });
-  }
-  return new GatewayError({
-    status: 499,
-    type: 'invalid_request_error',
-    code: 'client_closed_request',
-    message: 'The request was cancelled.',
-    retryable: false,
-    cause: reason,
-  });
-}
 
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

@@ -8,7 +8,7 @@
  */
 import type { Backend, CallContext } from '../backends/types.js';
 import type { BackendConfig, RetryConfig } from '../config/schema.js';
-import { GatewayError, toGatewayError } from '../errors.js';
+import { abortError, GatewayError, toGatewayError } from '../errors.js';
 import type { Endpoint } from '../ledger/usage.js';
 import type { PrivacyGuard, Restorer } from '../privacy/guard.js';
 import type { Router } from '../router/router.js';
@@ -171,7 +171,7 @@ export class Dispatcher {
   }
 }
 
-/** nginx's 499: the client went away; nobody sees this status, but logs and the ledger do. */
+/** The client went away (499, for logs and the ledger). */
 export function clientClosed(): GatewayError {
-  return new GatewayError({ status: 499, type: 'invalid_request_error', code: 'client_closed_request', message: 'client closed the request' });
+  return abortError();
 }

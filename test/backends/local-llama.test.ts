@@ -266,14 +266,14 @@ describe('embeddings', () => {
     const inputs = Array.from({ length: 8 }, (_, i) => `the dog number ${i}`);
     const gone = new AbortController();
     gone.abort();
-    await rejectsWith(shared.embeddings({ model: 'tiny', input: 'a cat' }, ctx(gone.signal)), { status: 499, code: 'request_aborted' });
+    await rejectsWith(shared.embeddings({ model: 'tiny', input: 'a cat' }, ctx(gone.signal)), { status: 499, code: 'client_closed_request' });
 
     const first = shared.embeddings({ model: 'tiny', input: inputs }, ctx());
     const ac = new AbortController();
     const second = shared.embeddings({ model: 'tiny', input: inputs }, ctx(ac.signal));
     while (shared.status().inFlight < 2) await new Promise((r) => setImmediate(r));
     ac.abort();
-    await rejectsWith(second, { status: 499, code: 'request_aborted' });
+    await rejectsWith(second, { status: 499, code: 'client_closed_request' });
     assert.equal((await first).data.length, 8);
   });
 
@@ -315,7 +315,7 @@ describe('scheduling', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(b.status().queued, 2);
     abortable.abort();
-    await rejectsWith(cancelled, { status: 499, code: 'request_aborted' });
+    await rejectsWith(cancelled, { status: 499, code: 'client_closed_request' });
     assert.equal(b.status().queued, 1);
 
     const it = stream[Symbol.asyncIterator]();
@@ -349,7 +349,7 @@ describe('scheduling', () => {
       (async () => {
         for (;;) if ((await it.next()).done) break;
       })(),
-      { status: 499, code: 'request_aborted' },
+      { status: 499, code: 'client_closed_request' },
     );
     // maxQueue 0: this would be a 429 if the sequence were still held.
     const res = await b.completion({ model: 'tiny', prompt: 'Once', max_tokens: 2 }, ctx());
@@ -489,25 +489,25 @@ describe('readiness and lifecycle', () => {
     const closed = b.close(60_000);
     assert.equal(b.status().ready, false);
     assert.equal(b.status().detail, 'closing');
-    await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'backend_closing' });
+    await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'backend_closed' });
     const chunks: CompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     assert.equal(chunks.at(-1)!.usage?.completion_tokens, 40);
     await closed;
     assert.equal(b.status().detail, 'closed');
-    await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'backend_closing' });
+    await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'backend_closed' });
   });
 
   test('close() past its deadline aborts running generations', async () => {
     const b = makeBackend({ parallel: 1, maxQueue: 1 });
     await b.whenLoaded();
     const stream = await b.streamCompletion({ model: 'x', prompt: 'Once upon a time', max_tokens: 480, temperature: 0 }, ctx());
-    const queued = rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'backend_closing' });
+    const queued = rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'backend_closed' });
     const consumed = rejectsWith(
       (async () => {
         for await (const _ of stream);
       })(),
-      { status: 503, code: 'backend_closing' },
+      { status: 503, code: 'backend_closed' },
     );
     await b.close(0);
     await queued;

@@ -3,7 +3,7 @@
  * in a bounded FIFO queue, and beyond that it is refused. A freed slot is handed straight to the
  * oldest waiter, so a steady stream of new requests cannot overtake the queue.
  */
-import { GatewayError } from '../../errors.js';
+import { abortError } from '../../errors.js';
 
 interface Waiter<T> {
   resolve: (slot: T) => void;
@@ -73,15 +73,3 @@ export class SlotPool<T> {
   }
 }
 
-/**
- * What an aborted request throws: the reason itself when it is already a GatewayError (shutdown),
- * 504 for a deadline, else 499 (client went away; nobody reads the body, but logs and the
- * ledger see a meaningful status).
- */
-export function abortError(reason: unknown): GatewayError {
-  if (reason instanceof GatewayError) return reason;
-  if (reason instanceof Error && reason.name === 'TimeoutError') {
-    return new GatewayError({ status: 504, code: 'timeout', message: 'The request deadline passed before the local model finished.', cause: reason });
-  }
-  return new GatewayError({ status: 499, type: 'invalid_request_error', code: 'request_aborted', message: 'The request was cancelled.', cause: reason });
-}
