@@ -81,9 +81,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     v1.addHook('onRequest', (request: FastifyRequest, reply, done) => {
       const call = new ApiCall(request.id, 'chat.completions', events);
       request.apiCall = call;
-      call.watch(reply);
       inFlight++;
-      reply.raw.once('close', release);
+      call.watch(reply, release);
       try {
         if (keys) call.keyName = authenticate(request, keys);
         if (inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);

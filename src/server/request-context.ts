@@ -38,10 +38,14 @@ export class ApiCall implements CallContext {
     return this.controller.signal;
   }
 
-  /** Aborts backend work when the client's connection closes before the response was finished. */
-  watch(reply: FastifyReply): void {
+  /**
+   * Aborts backend work when the client's connection closes before the response was finished;
+   * `onClose` runs when the response is over either way (one listener per request, not two).
+   */
+  watch(reply: FastifyReply, onClose: () => void): void {
     const res = reply.raw;
     res.once('close', () => {
+      onClose();
       if (!res.writableFinished) this.controller.abort(new Error('client closed the connection'));
     });
   }
