@@ -37,6 +37,7 @@ import type { Backend, BackendStatus, CallContext } from './types.js';
 import { Channel } from './local-llama/channel.js';
 import { beginningToken, ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
 import { SlotPool } from './local-llama/slots.js';
+import { StopMatcher } from './local-llama/stops.js';
 import { acquireLlama } from './local-llama/runtime.js';
 import { formatBytes } from '../models/format.js';
 
@@ -79,7 +80,10 @@ interface Prepared {
   tokens: Token[];
   promptTokens: number;
   maxTokens: number;
-  stop: StopTrigger[];
+  /** Special-token stops (chat templates), matched by node-llama-cpp. */
+  stopTriggers: StopTrigger[];
+  /** Text stops (the request's `stop`, plain-template markers), matched by StopMatcher. */
+  stopStrings: string[];
   grammar: LlamaGrammar | undefined;
   temperature: number;
   topP: number | undefined;
@@ -111,6 +115,8 @@ const NOT_READY_RETRY_AFTER_S = 5;
 const MAX_CACHED_GRAMMARS = 64;
 
 const DEFAULT_CONTEXT_SIZE = 4096;
+/** Abort reason when a stop sequence ended the generation: a normal finish, not an error. */
+const STOP_SEQUENCE = Symbol('stop sequence');
 
 export class LocalLlamaBackend implements Backend {
   readonly name: string;
@@ -586,7 +592,8 @@ export class LocalLlamaBackend implements Backend {
       promptTokens,
       // Without context shift the reply must fit beside the prompt; past that it is cut ('length').
       maxTokens: Math.min(requestedMax, loaded.contextSize - promptTokens),
-      stop: [...templateStops, ...stop.filter((s) => s !== '')],
+      stopTriggers: templateStops.filter((t) => typeof t !== 'string'),
+      stopStrings: [...templateStops.filter((t): t is string => typeof t === 'string'), ...stop.filter((s) => s !== '')],
       grammar: await this.grammarFor(loaded, (req as { response_format?: unknown }).response_format),
       temperature,
       topP: req.top_p ?? undefined,
@@ -615,6 +622,13 @@ export class LocalLlamaBackend implements Backend {
     const startedAt = performance.now();
     let completionTokens = 0;
     let trimming = prep.trimStart;
+    let text = '';
+    const stops = new StopMatcher(prep.stopStrings);
+    const emit = (piece: string) => {
+      if (piece === '') return;
+      text += piece;
+      onText?.(piece);
+    };
 
     const result = slot.completion
       .generateCompletionWithMeta(prep.tokens, {
@@ -622,7 +636,7 @@ export class LocalLlamaBackend implements Backend {
         temperature: prep.temperature,
         ...(prep.topP !== undefined ? { topP: prep.topP } : {}),
         ...(prep.seed !== undefined ? { seed: prep.seed } : {}),
-        ...(prep.stop.length > 0 ? { customStopTriggers: prep.stop } : {}),
+        ...(prep.stopTriggers.length > 0 ? { customStopTriggers: prep.stopTriggers } : {}),
         ...(prep.grammar ? { grammar: prep.grammar } : {}),
         repeatPenalty: prep.repeatPenalty,
         disableContextShift: true,
@@ -631,24 +645,24 @@ export class LocalLlamaBackend implements Backend {
         onToken: (tokens) => {
           completionTokens += tokens.length;
         },
-        onTextChunk: onText
-          ? (text) => {
-              if (trimming) {
-                text = text.trimStart();
-                if (text === '') return;
-                trimming = false;
-              }
-              if (text !== '') onText(text);
-            }
-          : undefined,
+        onTextChunk: (piece) => {
+          if (trimming) {
+            piece = piece.trimStart();
+            if (piece === '') return;
+            trimming = false;
+          }
+          if (!stops.active) return emit(piece);
+          emit(stops.push(piece));
+          if (stops.stopped) controller.abort(STOP_SEQUENCE);
+        },
       })
       .then(
-        (res): GenResult => ({
-          text: prep.trimStart ? res.response.trimStart() : res.response,
-          completionTokens,
-          finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
-        }),
-        (err: unknown) => {
+        (res): GenResult => {
+          emit(stops.flush());
+          return { text, completionTokens, finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop' };
+        },
+        (err: unknown): GenResult => {
+          if (controller.signal.reason === STOP_SEQUENCE) return { text, completionTokens, finishReason: 'stop' };
           throw controller.signal.aborted ? abortError(controller.signal.reason) : toGatewayError(err);
         },
       )

@@ -135,3 +135,26 @@ test('offline with no cached model: starts, says how to supply a model, serves i
     await mock.close();
   }
 });
+
+test('SLUICE_OFFLINE=1: no download is attempted; the model is reported unavailable with how to supply one', async () => {
+  const hits: string[] = [];
+  const server = (await import('node:http')).createServer((req, res) => {
+    hits.push(req.url ?? '');
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const s = await serve({ SLUICE_OFFLINE: '1', SLUICE_AUTH: 'off', SLUICE_MODEL: 'hf:example/some-GGUF/some.gguf', SLUICE_HF_ENDPOINT: `http://127.0.0.1:${port}` });
+  try {
+    const detail = await until(async () => {
+      const b = (await (await fetch(`${s.url}/readyz`)).json()) as { backends: { local: { detail: string } } };
+      return b.backends.local.detail.startsWith('unavailable') ? b.backends.local.detail : undefined;
+    }, 'the model to be reported unavailable');
+    assert.match(detail, /offline/);
+    assert.match(detail, /SLUICE_MODEL=/);
+    assert.deepEqual(hits, [], 'offline: not a single request to the model host');
+  } finally {
+    s.proc.kill('SIGKILL');
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -69,9 +69,15 @@ test('streaming token by token over SSE, usage on request', async () => {
 });
 
 test('text completions and embeddings', async () => {
-  const c = await gw.client.completions.create({ model: 'local', prompt: 'Once upon a time, there was', max_tokens: 10, stop: ['.'] });
-  assert.ok(c.choices[0]!.text.length > 0);
-  assert.ok(!c.choices[0]!.text.includes('.'), 'stop sequence not in the output');
+  // The stop word is taken from a real answer, so the check cannot pass by the word never appearing.
+  const request = { model: 'local', prompt: 'Once upon a time, there was', max_tokens: 24, seed: 11, temperature: 0.7 };
+  const full = (await gw.client.completions.create(request)).choices[0]!.text;
+  const words = full.trim().split(/\s+/);
+  assert.ok(words.length >= 4, `enough text to pick a stop word from: ${JSON.stringify(full)}`);
+  const stop = ` ${words[2]}`;
+  const cut = await gw.client.completions.create({ ...request, stop: [stop] });
+  assert.equal(cut.choices[0]!.text, full.slice(0, full.indexOf(stop)));
+  assert.equal(cut.choices[0]!.finish_reason, 'stop');
   const emb = await gw.client.embeddings.create({ model: 'local', input: ['a happy dog', 'a sad cat'] });
   assert.equal(emb.data.length, 2);
   assert.ok(emb.data[0]!.embedding.length > 0);

@@ -1,4 +1,4 @@
-/** A pool of self-hosted servers behind the gateway: spread, a dead member, and recovery. */
+/** A pool of self-hosted servers behind the gateway: spread, and a dead member routed around. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
