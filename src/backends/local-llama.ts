@@ -298,7 +298,7 @@ export class LocalLlamaBackend implements Backend {
       });
       // Physical cores less one: llama.cpp's worker threads spin while they wait, so taking every
       // core starves the gateway's own event loop. Measured on 2 cores (bench/local): 2 threads
-      // decode 16-19x slower per token than 1.
+      // decode 12-19x slower per token than 1.
       const threads = this.config.threads ?? Math.max(1, llama.cpuMathCores - 1);
       // Unset: 4096 tokens per sequence, or less if the model was trained on less.
       let contextSize = this.config.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.trainContextSize);
