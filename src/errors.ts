@@ -3,16 +3,23 @@
  * Backends throw it, the dispatcher decides on retries/fallbacks from `retryable`,
  * and the HTTP layer renders `{"error":{"message","type","param","code"}}` with `status`.
  */
-export type ErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'permission_error'
-  | 'not_found_error'
-  | 'rate_limit_error'
-  | 'server_error'
-  | 'upstream_error'
-  | 'timeout_error'
-  | 'service_unavailable';
+export const ERROR_TYPES = [
+  'invalid_request_error',
+  'authentication_error',
+  'permission_error',
+  'not_found_error',
+  'rate_limit_error',
+  'server_error',
+  'upstream_error',
+  'timeout_error',
+  'service_unavailable',
+] as const;
+
+export type ErrorType = (typeof ERROR_TYPES)[number];
+
+export function isErrorType(value: unknown): value is ErrorType {
+  return typeof value === 'string' && (ERROR_TYPES as readonly string[]).includes(value);
+}
 
 export interface GatewayErrorInit {
   status: number;

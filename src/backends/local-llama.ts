@@ -39,7 +39,7 @@ import { beginningToken, ChatRenderer, type StopTrigger } from './local-llama/pr
 import { SlotPool } from './local-llama/slots.js';
 import { StopMatcher } from './local-llama/stops.js';
 import { acquireLlama } from './local-llama/runtime.js';
-import { formatBytes } from '../models/format.js';
+import { progressStep, progressText } from '../models/format.js';
 
 export interface LocalLlamaDeps {
   modelsDir: string;
@@ -267,10 +267,10 @@ export class LocalLlamaBackend implements Backend {
           s.total = total;
           // A log line per 10% (per 100 MB when the size is unknown): the server's terminal and its
           // log files both show progress; `sluice models pull` draws a bar instead.
-          const step = total ? Math.floor((received / total) * 10) : Math.floor(received / 100e6);
+          const step = progressStep(received, total);
           if (step !== s.loggedStep) {
             s.loggedStep = step;
-            this.logger.info({ model: this.config.model }, total ? `downloading model: ${step * 10}% (${formatBytes(received)} of ${formatBytes(total)})` : `downloading model: ${formatBytes(received)}`);
+            this.logger.info({ model: this.config.model }, `downloading model: ${progressText(received, total)}`);
           }
         }
       },

@@ -33,7 +33,7 @@ import { Client, Pool, type Dispatcher } from 'undici';
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, EmbeddingsResponse, Usage } from '../api/types.js';
 import type { OpenAICompatibleConfig } from '../config/schema.js';
-import { abortError, GatewayError, type ErrorType } from '../errors.js';
+import { abortError, GatewayError, isErrorType } from '../errors.js';
 import type { Backend, BackendStatus, CallContext, Locality } from './types.js';
 
 /**
@@ -53,17 +53,6 @@ type Kind = 'chat' | 'completion';
 
 const DEFAULT_CLOSE_DEADLINE_MS = 10_000;
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
-const KNOWN_ERROR_TYPES = new Set<string>([
-  'invalid_request_error',
-  'authentication_error',
-  'permission_error',
-  'not_found_error',
-  'rate_limit_error',
-  'server_error',
-  'upstream_error',
-  'timeout_error',
-  'service_unavailable',
-]);
 
 export class OpenAICompatibleBackend implements Backend {
   readonly name: string;
@@ -365,7 +354,7 @@ export class OpenAICompatibleBackend implements Backend {
     if (status >= 400) {
       return new GatewayError({
         status,
-        type: up.type !== undefined && KNOWN_ERROR_TYPES.has(up.type) ? (up.type as ErrorType) : undefined,
+        type: isErrorType(up.type) ? up.type : undefined,
         code: up.code ?? null,
         param: up.param ?? null,
         message: what,

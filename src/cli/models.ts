@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { defaultModelsDir, listCachedModels } from '../models/cache.js';
 import { ensureModel, type ProgressFn } from '../models/download.js';
 import { isRemote, parseModelSource } from '../models/source.js';
-import { formatBytes } from '../models/format.js';
+import { formatBytes, progressStep, progressText } from '../models/format.js';
 
 interface PullOptions {
   sha256?: string;
@@ -137,10 +137,10 @@ class Progress {
       const speed = secs > 0.5 ? formatBytes((received - this.startedFrom) / secs) : '-';
       this.bar.update(received, { got: formatBytes(received), size: total ? formatBytes(total) : '?', speed });
     } else {
-      const step = total ? Math.floor((received / total) * 10) : Math.floor(received / 100e6);
+      const step = progressStep(received, total);
       if (step !== this.lastStep) {
         this.lastStep = step;
-        console.error(total ? `  ${basename(this.url)}: ${step * 10}% (${formatBytes(received)} of ${formatBytes(total)})` : `  ${basename(this.url)}: ${formatBytes(received)}`);
+        console.error(`  ${basename(this.url)}: ${progressText(received, total)}`);
       }
     }
     this.total = total;

@@ -15,7 +15,6 @@ interface Waiter<T> {
 export class SlotPool<T> {
   private readonly free: T[];
   private readonly waiters: Waiter<T>[] = [];
-  readonly size: number;
 
   constructor(
     slots: T[],
@@ -24,11 +23,6 @@ export class SlotPool<T> {
     private readonly queueFull: () => Error,
   ) {
     this.free = slots.slice();
-    this.size = slots.length;
-  }
-
-  get busy(): number {
-    return this.size - this.free.length;
   }
 
   get queued(): number {
