@@ -1,7 +1,28 @@
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { Gateway } from '../gateway/gateway.js';
+import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';
+
+/**
+ * Once every backend can serve (a model download can take minutes on first start), says so with a
+ * request to paste. Polls status(): cheap, and only until the first time everything is ready.
+ */
+function announceWhenReady(gateway: Gateway, address: string, logger: Logger, auth: boolean): void {
+  const check = () => {
+    if (!gateway.backends.every((b) => b.status().ready)) return;
+    clearInterval(timer);
+    const model = gateway.router.models()[0]?.id ?? 'local';
+    const key = gateway.firstRunKey ? `$(cat ${gateway.firstRunKey.path})` : '$SLUICE_KEY';
+    const authHeader = auth ? ` -H "Authorization: Bearer ${key}"` : '';
+    logger.info(
+      `ready. Try: curl ${address}/v1/chat/completions${authHeader} -H 'Content-Type: application/json' -d '{"model": "${model}", "messages": [{"role": "user", "content": "Say hello"}]}'`,
+    );
+  };
+  const timer = setInterval(check, 500);
+  timer.unref();
+  check();
+}
 
 interface ServeOptions {
   config?: string;
@@ -68,6 +89,7 @@ export function serveCommand(): Command {
         const address = await gateway.listen();
         const models = gateway.router.models().map((m) => m.id);
         logger.info({ address, models }, `sluice listening on ${address}/v1`);
+        announceWhenReady(gateway, address, logger, config.auth.enabled);
       } catch (err) {
         logger.fatal(`could not listen on ${config.server.host}:${config.server.port}: ${(err as Error).message}`);
         logger.flush();

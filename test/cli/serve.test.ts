@@ -57,6 +57,9 @@ test('first run: key file, model from SLUICE_MODEL, the README example works, SI
     await until(async () => ((await fetch(`${s.url}/readyz`)).status === 200 ? true : undefined), 'readyz');
     const key = readFileSync(join(s.cwd, '.sluice', 'initial-api-key'), 'utf8').trim();
     assert.match(s.logs(), /first run: created API key/);
+    // Once ready, the log offers a request to paste, with the key file's path.
+    await until(async () => (s.logs().includes('ready. Try: curl') ? true : undefined), 'the ready line');
+    assert.match(s.logs(), /ready\. Try: curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions -H \\?"Authorization: Bearer \$\(cat [^)]*initial-api-key\)/);
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     // The README's curl example, verbatim in substance.
     const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'Say hello' }] }) });
