@@ -63,15 +63,21 @@ test('a client error (400) is neither retried nor sent to a fallback', async () 
   assert.equal(b.calls.length, 0);
 });
 
-test('a long Retry-After skips the remaining retries and goes to the fallback', async () => {
-  const a = new FakeBackend('a').then(upstream429(30));
-  const b = new FakeBackend('b');
-  const { dispatcher, sleeps } = setup([remote('a', { models: ['m'], fallbacks: ['b'], retry: { attempts: 3 } }), remote('b')], [a, b]);
-  const result = await chat(dispatcher, 'm');
-  assert.equal(result.backend.name, 'b');
-  assert.equal(a.calls.length, 1);
-  assert.deepEqual(sleeps, []);
-});
+const straightToFallback: Array<[string, () => GatewayError]> = [
+  ['a Retry-After longer than the backoff allows', () => upstream429(30)],
+  ['a fallback-only failure (upstream rejected our key)', () => new GatewayError({ status: 502, code: 'upstream_auth_failed', message: 'bad key', retryable: true, fallbackOnly: true })],
+];
+for (const [what, failure] of straightToFallback) {
+  test(`${what} skips the remaining retries and goes to the fallback`, async () => {
+    const a = new FakeBackend('a').then(failure());
+    const b = new FakeBackend('b');
+    const { dispatcher, sleeps } = setup([remote('a', { models: ['m'], fallbacks: ['b'], retry: { attempts: 3 } }), remote('b')], [a, b]);
+    const result = await chat(dispatcher, 'm');
+    assert.equal(result.backend.name, 'b');
+    assert.equal(a.calls.length, 1);
+    assert.deepEqual(sleeps, []);
+  });
+}
 
 test('circuit breaker opens after consecutive failures, skips the backend, then lets one trial through', async () => {
   const a = new FakeBackend('a').then(upstream500(), upstream500(), upstream500());
@@ -105,17 +111,6 @@ test('"not ready" 503s (model loading, no healthy member) never open the circuit
   assert.equal(dispatcher.breakerState(a), 'closed');
   const loaded = await chat(dispatcher, 'm');
   assert.equal(loaded.backend.name, 'a', 'once ready, the backend answers at once');
-});
-
-test('a fallback-only failure (upstream rejected our key) skips the retries and goes to the fallback', async () => {
-  const rejected = () => new GatewayError({ status: 502, code: 'upstream_auth_failed', message: 'bad key', retryable: true, fallbackOnly: true });
-  const a = new FakeBackend('a').then(rejected());
-  const b = new FakeBackend('b');
-  const { dispatcher, sleeps } = setup([remote('a', { models: ['m'], fallbacks: ['b'], retry: { attempts: 3 } }), remote('b')], [a, b]);
-  const result = await chat(dispatcher, 'm');
-  assert.equal(result.backend.name, 'b');
-  assert.equal(a.calls.length, 1);
-  assert.deepEqual(sleeps, []);
 });
 
 test('every target failing reports the last error and what was tried', async () => {
