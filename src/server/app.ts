@@ -12,7 +12,7 @@ import type { KeyRing } from '../keys/store.js';
 import type { UsageEvents } from '../ledger/usage.js';
 import { authenticate } from './auth.js';
 import { installErrorHandlers } from './errors.js';
-import { ApiCall } from './request-context.js';
+import { ApiCall, type ApiRouteConfig } from './request-context.js';
 import { registerHealthRoutes, type HealthState } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 
@@ -79,13 +79,20 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(async (v1) => {
     v1.addHook('onRequest', (request: FastifyRequest, reply, done) => {
-      const call = new ApiCall(request.id, 'chat.completions', events);
-      request.apiCall = call;
-      inFlight++;
-      call.watch(reply, release);
+      // Inference routes get an ApiCall (one usage event, counted against the in-flight cap);
+      // /v1/models only needs the key.
+      const { endpoint } = request.routeOptions.config as ApiRouteConfig;
+      let call: ApiCall | undefined;
+      if (endpoint) {
+        call = new ApiCall(request.id, endpoint, events);
+        request.apiCall = call;
+        inFlight++;
+        call.watch(reply, release);
+      }
       try {
-        if (keys) call.keyName = authenticate(request, keys);
-        if (inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);
+        const keyName = keys ? authenticate(request, keys) : undefined;
+        if (call) call.keyName = keyName;
+        if (call && inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);
       } catch (err) {
         return done(err as Error);
       }

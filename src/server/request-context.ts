@@ -14,7 +14,7 @@ export class ApiCall implements CallContext {
   private readonly started = performance.now();
   private readonly controller = new AbortController();
   keyName: string | undefined;
-  endpoint: Endpoint;
+  readonly endpoint: Endpoint;
   model: string | null = null;
   stream = false;
   backend: Backend | null = null;
@@ -90,6 +90,11 @@ export class ApiCall implements CallContext {
     this.events.emit(event);
     return event;
   }
+}
+
+/** Route config of the inference routes; models and health routes have none. */
+export interface ApiRouteConfig {
+  endpoint?: Endpoint;
 }
 
 declare module 'fastify' {

@@ -171,6 +171,11 @@ describe('errors in OpenAI shape', () => {
     await assert.rejects(bad.chat.completions.create(hello), OpenAI.AuthenticationError);
     assert.equal(primary.requests.length, 0);
     assert.equal(gw.events.at(-1)!.httpStatus, 401, 'rejected requests are logged too');
+    const events = gw.events.length;
+    await expectError(await raw('/v1/embeddings', { method: 'POST', body: JSON.stringify({ model: 'gpt-test', input: 'x' }), key: null }), 401, 'missing_api_key');
+    assert.equal(gw.events.at(-1)!.endpoint, 'embeddings', 'the usage event names the endpoint that was refused');
+    await expectError(await raw('/v1/models', { key: null }), 401, 'missing_api_key');
+    assert.equal(gw.events.length, events + 1, 'listing models is not an inference request: no usage event');
   });
 
   test('400 for bad JSON, a non-object body, missing and wrong fields', async () => {

@@ -7,7 +7,7 @@ import { DispatchError, type Dispatcher, type DispatchResult } from '../../gatew
 import type { Endpoint } from '../../ledger/usage.js';
 import { errors } from '../../errors.js';
 import { parseBody } from '../errors.js';
-import { apiCallOf, type ApiCall } from '../request-context.js';
+import { apiCallOf, type ApiCall, type ApiRouteConfig } from '../request-context.js';
 import { relayStream } from '../sse.js';
 
 function recordDispatch(call: ApiCall, result: DispatchResult<unknown>): void {
@@ -29,13 +29,12 @@ function recordFailure(call: ApiCall, err: unknown): never {
 async function dispatchOnce<B extends { model: string }, R>(
   dispatcher: Dispatcher,
   call: ApiCall,
-  endpoint: Endpoint,
   body: B,
   invoke: (backend: Backend, body: B, ctx: CallContext) => Promise<R>,
 ): Promise<DispatchResult<R>> {
   call.model = body.model;
   try {
-    const result = await dispatcher.dispatch(endpoint, body, call, invoke);
+    const result = await dispatcher.dispatch(call.endpoint, body, call, invoke);
     recordDispatch(call, result);
     return result;
   } catch (err) {
@@ -55,37 +54,40 @@ function sendJson<T extends { usage?: { prompt_tokens?: number; completion_token
   return body;
 }
 
+/** Marks an inference route: the /v1 hook gives its requests an ApiCall (usage event, in-flight cap). */
+function apiRoute(endpoint: Endpoint): { config: ApiRouteConfig } {
+  return { config: { endpoint } };
+}
+
 export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatcher): void {
-  app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/chat/completions', apiRoute('chat.completions'), async (request: FastifyRequest, reply: FastifyReply) => {
     const call = apiCallOf(request);
     const body = parseBody(chatCompletionRequest, request.body);
     if (body.stream) {
       call.stream = true;
-      const result = await dispatchOnce(dispatcher, call, 'chat.completions', body, (b, req, ctx) => b.streamChatCompletion(req, ctx));
+      const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.streamChatCompletion(req, ctx));
       return relayStream<ChatCompletionChunk>(reply, call, result, body.stream_options?.include_usage === true);
     }
-    const result = await dispatchOnce(dispatcher, call, 'chat.completions', body, (b, req, ctx) => b.chatCompletion(req, ctx));
+    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.chatCompletion(req, ctx));
     return sendJson(reply, call, result);
   });
 
-  app.post('/v1/completions', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/completions', apiRoute('completions'), async (request: FastifyRequest, reply: FastifyReply) => {
     const call = apiCallOf(request);
-    call.endpoint = 'completions';
     const body = parseBody(completionRequest, request.body);
     if (body.stream) {
       call.stream = true;
-      const result = await dispatchOnce(dispatcher, call, 'completions', body, (b, req, ctx) => b.streamCompletion(req, ctx));
+      const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.streamCompletion(req, ctx));
       return relayStream<CompletionChunk>(reply, call, result, body.stream_options?.include_usage === true);
     }
-    const result = await dispatchOnce(dispatcher, call, 'completions', body, (b, req, ctx) => b.completion(req, ctx));
+    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.completion(req, ctx));
     return sendJson(reply, call, result);
   });
 
-  app.post('/v1/embeddings', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/embeddings', apiRoute('embeddings'), async (request: FastifyRequest, reply: FastifyReply) => {
     const call = apiCallOf(request);
-    call.endpoint = 'embeddings';
     const body = parseBody(embeddingsRequest, request.body);
-    const result = await dispatchOnce(dispatcher, call, 'embeddings', body, (b, req, ctx) => b.embeddings(req, ctx));
+    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.embeddings(req, ctx));
     return sendJson(reply, call, result);
   });
 
