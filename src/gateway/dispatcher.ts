@@ -117,61 +117,57 @@ export class Dispatcher {
 
     for (const target of plan.targets) {
       const { backend } = target;
-      const policy = this.policies.get(backend);
-      if (policy && !policy.breaker.tryPass()) {
+      // The router plans only backends the dispatcher was built with: every one has a policy.
+      const policy = this.policies.get(backend)!;
+      if (!policy.breaker.tryPass()) {
         tried.push(backend.name);
         lastError ??= new GatewayError({ status: 503, code: 'circuit_open', retryable: true, retryAfter: 1, message: `backend '${backend.name}' is failing and temporarily taken out of service (circuit open)` });
         continue;
       }
       lastBackend = backend;
       const targetBody = target.upstreamModel === body.model ? body : { ...body, model: target.upstreamModel };
-      const maxAttempts = 1 + (policy?.retry.attempts ?? 0);
+      const maxAttempts = 1 + policy.retry.attempts;
 
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
-        if (ctx.signal.aborted) throw new DispatchError(clientClosed(), backend, attempts, tried);
+        if (ctx.signal.aborted) throw new DispatchError(abortError(), backend, attempts, tried);
         attempts++;
         let protectedBody: B;
         let restorer: Restorer;
         try {
           ({ body: protectedBody, restorer } = this.guard.protect(endpoint, targetBody, { backend: backend.name, locality: backend.locality }, ctx));
         } catch (err) {
-          policy?.breaker.onNeutral();
+          policy.breaker.onNeutral();
           throw new DispatchError(toGatewayError(err), backend, attempts, tried);
         }
         try {
           const value = await invoke(backend, protectedBody, ctx);
-          policy?.breaker.onSuccess();
+          policy.breaker.onSuccess();
           return { value, backend, restorer, attempts, fallbackFrom: tried };
         } catch (raw) {
-          const err = ctx.signal.aborted ? clientClosed() : toGatewayError(raw);
+          const err = ctx.signal.aborted ? abortError() : toGatewayError(raw);
           lastError = err;
           if (ctx.signal.aborted) {
-            policy?.breaker.onNeutral();
+            policy.breaker.onNeutral();
             throw new DispatchError(err, backend, attempts, tried);
           }
-          if (countsAgainstBreaker(err)) policy?.breaker.onFailure();
-          else policy?.breaker.onNeutral();
+          if (countsAgainstBreaker(err)) policy.breaker.onFailure();
+          else policy.breaker.onNeutral();
           // The client's own mistake (4xx other than 429) would fail the same way everywhere.
           if (!err.retryable) throw new DispatchError(err, backend, attempts, tried);
-          if (err.fallbackOnly || attempt + 1 >= maxAttempts || policy?.breaker.state === 'open') break;
-          const delay = backoffDelay(attempt, policy!.retry, this.random);
+          if (err.fallbackOnly || attempt + 1 >= maxAttempts || policy.breaker.state === 'open') break;
+          const delay = backoffDelay(attempt, policy.retry, this.random);
           // An upstream asking for a longer pause than we would wait: go to the fallback instead.
-          if (err.retryAfter !== undefined && err.retryAfter * 1000 > policy!.retry.maxDelayMs) break;
+          if (err.retryAfter !== undefined && err.retryAfter * 1000 > policy.retry.maxDelayMs) break;
           try {
             await this.sleep(Math.max(delay, (err.retryAfter ?? 0) * 1000), ctx.signal);
           } catch {
-            throw new DispatchError(clientClosed(), backend, attempts, tried);
+            throw new DispatchError(abortError(), backend, attempts, tried);
           }
-          if (!policy!.breaker.tryPass()) break;
+          if (!policy.breaker.tryPass()) break;
         }
       }
       tried.push(backend.name);
     }
     throw new DispatchError(lastError ?? new GatewayError({ status: 503, code: 'no_backend', message: `no backend available for model '${body.model}'` }), lastBackend, attempts, tried);
   }
-}
-
-/** The client went away (499, for logs and the ledger). */
-export function clientClosed(): GatewayError {
-  return abortError();
 }
