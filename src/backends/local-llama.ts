@@ -35,7 +35,7 @@ import { abortError, errors, GatewayError, toGatewayError } from '../errors.js';
 import { ensureModel } from '../models/download.js';
 import type { Backend, BackendStatus, CallContext } from './types.js';
 import { Channel } from './local-llama/channel.js';
-import { beginningToken, ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
+import { ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
 import { SlotPool } from './local-llama/slots.js';
 import { StopMatcher } from './local-llama/stops.js';
 import { acquireLlama } from './local-llama/runtime.js';
@@ -69,7 +69,6 @@ interface Loaded {
   slots: SlotPool<Slot>;
   renderer: ChatRenderer;
   file: string;
-  bos: Token | null;
   contextSize: number;
   threads: number;
   vocabSize: number;
@@ -328,7 +327,6 @@ export class LocalLlamaBackend implements Backend {
         slots: new SlotPool(slots, this.config.maxQueue, () => this.queueFullError()),
         renderer,
         file: path,
-        bos: beginningToken(model),
         contextSize: context.contextSize,
         threads,
         vocabSize: vocabularySize(model),
@@ -582,7 +580,7 @@ export class LocalLlamaBackend implements Backend {
     trimStart: boolean,
     param: string,
   ): Promise<Prepared> {
-    const promptTokens = tokens.length + (loaded.bos !== null ? 1 : 0);
+    const promptTokens = tokens.length + (loaded.renderer.bos !== null ? 1 : 0);
     if (promptTokens === 0) throw errors.badRequest('The prompt is empty.', param, 'empty_prompt');
     if (promptTokens >= loaded.contextSize) throw contextLengthError(loaded.contextSize, promptTokens, param);
     const stop = typeof req.stop === 'string' ? [req.stop] : (req.stop ?? []);

@@ -25,7 +25,8 @@ const PLAIN_STOPS: StopTrigger[] = ['\nUser:', '\nSystem:'];
 
 export class ChatRenderer {
   readonly wrapper: ChatWrapper | null;
-  private readonly bos: Token | null;
+  /** The token llama.cpp prepends to every prompt, if this model has one. */
+  readonly bos: Token | null;
 
   constructor(
     private readonly model: LlamaModel,
