@@ -104,6 +104,8 @@ export const errors = {
     new GatewayError({ status: 400, code: 'unsupported_operation', message: `${what} is not supported by backend '${backend}'.` }),
   overloaded: (message: string, retryAfter = 1) =>
     new GatewayError({ status: 429, code: 'overloaded', message, retryAfter, retryable: true }),
+  remoteForbidden: (why: string) =>
+    new GatewayError({ status: 403, code: 'remote_forbidden', message: `This request may not leave the machine (${why}) and no local backend can answer it.` }),
   unavailable: (message: string, retryAfter?: number, code = 'backend_unavailable') =>
     new GatewayError({ status: 503, code, message, retryAfter, retryable: true }),
 };

@@ -1,5 +1,8 @@
 /** Response shapes of the OpenAI API that sluice produces (local backend) or relays (upstreams). */
 
+/** The inference endpoints of the API: what a request is, for routing, privacy, the ledger and tasks. */
+export type Endpoint = 'chat.completions' | 'completions' | 'embeddings';
+
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;

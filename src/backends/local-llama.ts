@@ -33,7 +33,7 @@ import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, 
 import type { LocalBackendConfig } from '../config/schema.js';
 import { abortError, errors, GatewayError, toGatewayError } from '../errors.js';
 import { ensureModel } from '../models/download.js';
-import type { Backend, BackendStatus, CallContext } from './types.js';
+import type { Backend, BackendCapabilities, BackendStatus, CallContext } from './types.js';
 import { Channel } from './local-llama/channel.js';
 import { ChatRenderer, type StopTrigger } from './local-llama/prompt.js';
 import { SlotPool } from './local-llama/slots.js';
@@ -121,6 +121,7 @@ export class LocalLlamaBackend implements Backend {
   readonly name: string;
   readonly kind = 'local' as const;
   readonly locality = 'local' as const;
+  readonly capabilities: BackendCapabilities = { passThroughModels: false, tools: false, logprobs: false };
 
   private state: State = { kind: 'idle' };
   private loaded: Loaded | undefined;

@@ -34,7 +34,7 @@ import type { ChatCompletionRequest, CompletionRequest, EmbeddingsRequest } from
 import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, EmbeddingsResponse, Usage } from '../api/types.js';
 import type { OpenAICompatibleConfig } from '../config/schema.js';
 import { abortError, GatewayError, isErrorType } from '../errors.js';
-import type { Backend, BackendStatus, CallContext, Locality } from './types.js';
+import type { Backend, BackendCapabilities, BackendStatus, CallContext, Locality } from './types.js';
 
 /**
  * What one upstream connection needs. `OpenAICompatibleConfig` satisfies it as is; a pool builds
@@ -58,6 +58,7 @@ export class OpenAICompatibleBackend implements Backend {
   readonly name: string;
   readonly kind = 'openai-compatible' as const;
   readonly locality: Locality;
+  readonly capabilities: BackendCapabilities = { passThroughModels: true, tools: true, logprobs: true };
   readonly baseUrl: string;
 
   private readonly log: Logger;

@@ -22,7 +22,7 @@ import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, 
 import type { PoolConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { OpenAICompatibleBackend } from './openai-compatible.js';
-import type { Backend, BackendStatus, CallContext, Locality } from './types.js';
+import type { Backend, BackendCapabilities, BackendStatus, CallContext, Locality } from './types.js';
 
 export interface PoolDeps {
   logger: Logger;
@@ -53,6 +53,7 @@ export class PoolBackend implements Backend {
   readonly name: string;
   readonly kind = 'pool' as const;
   readonly locality: Locality;
+  readonly capabilities: BackendCapabilities = { passThroughModels: true, tools: true, logprobs: true };
 
   private readonly log: Logger;
   private readonly now: () => number;

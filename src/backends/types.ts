@@ -27,8 +27,32 @@ export interface CallContext {
   requestId: string;
   /** Aborted when the client disconnects or the request is cancelled. */
   signal: AbortSignal;
-  /** Name of the API key that made the request (for logs and, later, the ledger). */
+  /** Name of the API key that made the request (for logs, policies and the ledger). */
   keyName?: string;
+  /**
+   * Set when this request must not leave the machine (a budget spent, a key's policy): the
+   * dispatcher skips every `remote` target of the plan. The value says why (logged, and the
+   * error a client gets when no local target remains).
+   */
+  remoteForbidden?: string;
+  /** Entity types the privacy guard found in what was sent out (types only, never values). */
+  piiTypes?: string[];
+  /**
+   * Backends report tokens as they are consumed, so a request that ends early (client abort,
+   * error mid-stream) is still billed for what it used. Optional: callers outside the HTTP layer
+   * may not track usage.
+   */
+  reportUsage?(promptTokens: number, completionTokens: number): void;
+}
+
+/** What a backend can do, so routing and the HTTP layer never test for a backend kind. */
+export interface BackendCapabilities {
+  /** Accepts any upstream model name (`<backend>/<model>` addressing); a local model serves only its own. */
+  passThroughModels: boolean;
+  /** Can answer requests with `tools`. */
+  tools: boolean;
+  /** Can return token log-probabilities (the cascade's confidence check needs them). */
+  logprobs: boolean;
 }
 
 export interface BackendStatus {
@@ -48,6 +72,7 @@ export interface Backend {
   readonly name: string;
   readonly kind: BackendKind;
   readonly locality: Locality;
+  readonly capabilities: BackendCapabilities;
 
   /** Start loading/health-checking. Never throws for an unavailable model: status says why. */
   start(): Promise<void>;

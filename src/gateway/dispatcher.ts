@@ -8,10 +8,10 @@
  */
 import type { Backend, CallContext } from '../backends/types.js';
 import type { BackendConfig, RetryConfig } from '../config/schema.js';
-import { abortError, GatewayError, toGatewayError } from '../errors.js';
-import type { Endpoint } from '../ledger/usage.js';
+import { abortError, errors, GatewayError, toGatewayError } from '../errors.js';
+import type { Endpoint } from '../api/types.js';
 import type { PrivacyGuard, Restorer } from '../privacy/guard.js';
-import type { Router } from '../router/router.js';
+import type { RoutePlan, RouteRequest, Router } from '../router/router.js';
 import { CircuitBreaker } from './breaker.js';
 
 export interface DispatchResult<R> {
@@ -22,6 +22,8 @@ export interface DispatchResult<R> {
   attempts: number;
   /** Backends that failed or were skipped before `backend` answered. */
   fallbackFrom: string[];
+  /** The router's plan: its side, reason and score are reported to the client and the ledger. */
+  plan: RoutePlan;
 }
 
 /** Thrown when every target failed; carries what was tried for the usage event. */
@@ -31,6 +33,7 @@ export class DispatchError extends GatewayError {
     readonly lastBackend: Backend | null,
     readonly attempts: number,
     readonly tried: string[],
+    readonly plan: RoutePlan | null = null,
   ) {
     super({ status: cause.status, type: cause.type, code: cause.code, param: cause.param, message: cause.message, retryAfter: cause.retryAfter, retryable: cause.retryable, cause });
   }
@@ -108,8 +111,9 @@ export class Dispatcher {
     body: B,
     ctx: CallContext,
     invoke: (backend: Backend, body: B, ctx: CallContext) => Promise<R>,
+    headers?: RouteRequest['headers'],
   ): Promise<DispatchResult<R>> {
-    const plan = this.router.route(body.model, endpoint, ctx);
+    const plan = this.router.route({ endpoint, body, headers }, ctx);
     const tried: string[] = [];
     let attempts = 0;
     let lastError: GatewayError | null = null;
@@ -117,6 +121,12 @@ export class Dispatcher {
 
     for (const target of plan.targets) {
       const { backend } = target;
+      if (ctx.remoteForbidden !== undefined && backend.locality === 'remote') {
+        // A spent budget or a key's policy keeps this request on the machine: skip, never send.
+        tried.push(backend.name);
+        lastError ??= errors.remoteForbidden(ctx.remoteForbidden);
+        continue;
+      }
       // The router plans only backends the dispatcher was built with: every one has a policy.
       const policy = this.policies.get(backend)!;
       if (!policy.breaker.tryPass()) {
@@ -129,7 +139,7 @@ export class Dispatcher {
       const maxAttempts = 1 + policy.retry.attempts;
 
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
-        if (ctx.signal.aborted) throw new DispatchError(abortError(), backend, attempts, tried);
+        if (ctx.signal.aborted) throw new DispatchError(abortError(), backend, attempts, tried, plan);
         attempts++;
         let protectedBody: B;
         let restorer: Restorer;
@@ -137,23 +147,31 @@ export class Dispatcher {
           ({ body: protectedBody, restorer } = this.guard.protect(endpoint, targetBody, { backend: backend.name, locality: backend.locality }, ctx));
         } catch (err) {
           policy.breaker.onNeutral();
-          throw new DispatchError(toGatewayError(err), backend, attempts, tried);
+          const refused = toGatewayError(err);
+          // The guard forbids sending this request to a remote target: never sent, so try the
+          // next target of the plan (a local one answers); the 403 stands if none remains.
+          if (refused.code === 'pii_blocked') {
+            attempts--;
+            lastError = refused;
+            break;
+          }
+          throw new DispatchError(refused, backend, attempts, tried, plan);
         }
         try {
           const value = await invoke(backend, protectedBody, ctx);
           policy.breaker.onSuccess();
-          return { value, backend, restorer, attempts, fallbackFrom: tried };
+          return { value, backend, restorer, attempts, fallbackFrom: tried, plan };
         } catch (raw) {
           const err = ctx.signal.aborted ? abortError() : toGatewayError(raw);
           lastError = err;
           if (ctx.signal.aborted) {
             policy.breaker.onNeutral();
-            throw new DispatchError(err, backend, attempts, tried);
+            throw new DispatchError(err, backend, attempts, tried, plan);
           }
           if (countsAgainstBreaker(err)) policy.breaker.onFailure();
           else policy.breaker.onNeutral();
           // The client's own mistake (4xx other than 429) would fail the same way everywhere.
-          if (!err.retryable) throw new DispatchError(err, backend, attempts, tried);
+          if (!err.retryable) throw new DispatchError(err, backend, attempts, tried, plan);
           if (err.fallbackOnly || attempt + 1 >= maxAttempts || policy.breaker.state === 'open') break;
           const delay = backoffDelay(attempt, policy.retry, this.random);
           // An upstream asking for a longer pause than we would wait: go to the fallback instead.
@@ -161,13 +179,13 @@ export class Dispatcher {
           try {
             await this.sleep(Math.max(delay, (err.retryAfter ?? 0) * 1000), ctx.signal);
           } catch {
-            throw new DispatchError(abortError(), backend, attempts, tried);
+            throw new DispatchError(abortError(), backend, attempts, tried, plan);
           }
           if (!policy.breaker.tryPass()) break;
         }
       }
       tried.push(backend.name);
     }
-    throw new DispatchError(lastError ?? new GatewayError({ status: 503, code: 'no_backend', message: `no backend available for model '${body.model}'` }), lastBackend, attempts, tried);
+    throw new DispatchError(lastError ?? new GatewayError({ status: 503, code: 'no_backend', message: `no backend available for model '${body.model}'` }), lastBackend, attempts, tried, plan);
   }
 }

@@ -25,6 +25,8 @@ export interface GatewayOptions {
   guard?: PrivacyGuard;
   /** Prebuilt backends by name (tests); others are built from config. */
   backends?: Record<string, Backend>;
+  /** Replace the router built from config (tests, embedders): given every backend with its config. */
+  router?: (backends: ReadonlyArray<{ backend: Backend; config: SluiceConfig['backends'][number] }>) => Router;
 }
 
 export interface FirstRunKey {
@@ -53,7 +55,7 @@ export class Gateway {
   ) {
     const { config, logger } = options;
     this.backends = backends.map((b) => b.backend);
-    this.router = new ModelRouter(backends);
+    this.router = options.router ? options.router(backends) : new ModelRouter(backends);
     this.dispatcher = new Dispatcher({ router: this.router, guard: options.guard ?? new PassThroughGuard(), backends });
     this.firstRunKey = firstRunKey;
     this.events.on(logUsage(logger));

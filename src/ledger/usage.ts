@@ -4,7 +4,9 @@
  * logs it. Listeners run synchronously on the hot path: they must be cheap and never throw
  * (queue the work, batch it elsewhere).
  */
-export type Endpoint = 'chat.completions' | 'completions' | 'embeddings';
+import type { Endpoint } from '../api/types.js';
+
+export type { Endpoint };
 export type UsageStatus = 'ok' | 'error' | 'aborted';
 
 export interface UsageEvent {
@@ -33,6 +35,16 @@ export interface UsageEvent {
   latencyMs: number;
   /** Arrival to first streamed content byte (streams only). */
   ttftMs: number | null;
+  /** Side the router sent the request to first (`local`/`cloud`), null if it never routed. */
+  route: string | null;
+  /** The policy that decided the route (`model`, `learned`, `cascade`, ...). */
+  routeReason: string | null;
+  /** The learned router's score, when one was computed. */
+  routerScore: number | null;
+  /** Entity types the privacy guard found (types only, never values); empty if it did not run. */
+  piiTypes: string[];
+  /** The task API that made the request (`summarize`, `extract`, ...), null for plain API calls. */
+  task: string | null;
 }
 
 export type UsageListener = (event: UsageEvent) => void;

@@ -6,7 +6,7 @@
  * (stream-aware: `restoreChunk` sees chunks in order, so it can hold back a split placeholder).
  */
 import type { CallContext, Locality } from '../backends/types.js';
-import type { Endpoint } from '../ledger/usage.js';
+import type { Endpoint } from '../api/types.js';
 
 export interface GuardTarget {
   backend: string;

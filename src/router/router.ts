@@ -9,7 +9,7 @@ import type { ModelInfo } from '../api/types.js';
 import type { Backend, CallContext } from '../backends/types.js';
 import type { BackendConfig } from '../config/schema.js';
 import { errors } from '../errors.js';
-import type { Endpoint } from '../ledger/usage.js';
+import type { Endpoint } from '../api/types.js';
 
 export interface RouteTarget {
   backend: Backend;
@@ -17,14 +17,31 @@ export interface RouteTarget {
   upstreamModel: string;
 }
 
+/** Which side a plan sends the request to first: reported in `x-sluice-route` and the ledger. */
+export type RouteSide = 'local' | 'cloud';
+
 export interface RoutePlan {
   /** The primary target first, then fallbacks in order. */
   targets: RouteTarget[];
+  /** Side of the primary target (derived from its locality when the router does not decide). */
+  route?: RouteSide;
+  /** Why this plan: the policy that chose it (`model`, `rules:<name>`, `learned`, `cascade`, ...). */
+  reason?: string;
+  /** The learned router's score (P(strong model needed)), when one was computed. */
+  score?: number;
+}
+
+/** What the router sees of a request: the endpoint and the whole parsed body. */
+export interface RouteRequest {
+  endpoint: Endpoint;
+  body: { model: string; [field: string]: unknown };
+  /** Request headers, lower-case names (e.g. `x-sluice-route`); absent for in-process callers. */
+  headers?: Record<string, string | string[] | undefined>;
 }
 
 export interface Router {
   /** Throws a 404 GatewayError for a model nobody serves. */
-  route(model: string, endpoint: Endpoint, ctx: CallContext): RoutePlan;
+  route(req: RouteRequest, ctx: CallContext): RoutePlan;
   models(): ModelInfo[];
 }
 
@@ -75,10 +92,12 @@ export class ModelRouter implements Router {
         queue.push([fb, fbEntry.models[publicId] ?? Object.values(fbEntry.models)[0] ?? fb]);
       }
     }
-    return { targets };
+    const first = targets[0]?.backend;
+    return { targets, route: first?.locality === 'remote' ? 'cloud' : 'local', reason: 'model' };
   }
 
-  route(model: string, _endpoint: Endpoint, _ctx: CallContext): RoutePlan {
+  route(req: RouteRequest, _ctx: CallContext): RoutePlan {
+    const model = req.body.model;
     const plan = this.plans.get(model);
     if (plan) return plan;
     // `<backend>/<upstream model>`: pass any model name through to a remote backend.
@@ -86,7 +105,7 @@ export class ModelRouter implements Router {
     if (slash > 0) {
       const name = model.slice(0, slash);
       const entry = this.entries.get(name);
-      if (entry && entry.backend.kind !== 'local') {
+      if (entry && entry.backend.capabilities.passThroughModels) {
         const direct = this.plan(name, model.slice(slash + 1), model);
         return direct;
       }

@@ -26,6 +26,18 @@ export interface ServerOptions {
   bodyLimit: number;
   maxConcurrentRequests: number;
   health: HealthState;
+  /**
+   * Routes registered inside the authenticated /v1 scope (task APIs, redact, ...). A route that
+   * declares `config: { endpoint }` gets an ApiCall (usage event, in-flight cap) like the OpenAI routes.
+   */
+  v1Routes?: ReadonlyArray<(app: FastifyInstance) => void>;
+  /** Routes outside /v1 that do their own auth (metrics, dashboard). */
+  rootRoutes?: ReadonlyArray<(app: FastifyInstance) => void>;
+  /**
+   * Checks run on every inference request once its key is known, before the body is parsed:
+   * rate limits and budgets throw a GatewayError (429) or set `call.remoteForbidden`.
+   */
+  admission?: ReadonlyArray<(call: ApiCall, request: FastifyRequest) => void>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -76,6 +88,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   let inFlight = 0;
   const release = () => inFlight--;
   const { keys, events, maxConcurrentRequests } = options;
+  const admission = options.admission ?? [];
+  for (const register of options.rootRoutes ?? []) register(app);
 
   app.register(async (v1) => {
     v1.addHook('onRequest', (request: FastifyRequest, reply, done) => {
@@ -93,12 +107,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         const keyName = keys ? authenticate(request, keys) : undefined;
         if (call) call.keyName = keyName;
         if (call && inFlight > maxConcurrentRequests) throw errors.overloaded(`sluice is at its limit of ${maxConcurrentRequests} concurrent requests; retry shortly.`);
+        if (call) for (let i = 0; i < admission.length; i++) admission[i]!(call, request);
       } catch (err) {
         return done(err as Error);
       }
       done();
     });
     registerOpenAIRoutes(v1, options.dispatcher);
+    for (const register of options.v1Routes ?? []) register(v1);
   });
 
   return app;

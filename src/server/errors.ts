@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GatewayError, toGatewayError } from '../errors.js';
+import { routeHeaders } from './request-context.js';
 import { formatPath } from '../config/format-error.js';
 
 export function validationError(error: z.ZodError): GatewayError {
@@ -67,6 +68,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
       call.finish(err.status === 499 ? 'aborted' : 'error', err.status, err);
       // The backend whose failure this is (the last one tried), for whoever debugs the 5xx.
       if (call.backend) reply.header('x-sluice-backend', call.backend.name);
+      if (call.route !== null) reply.headers(routeHeaders(call, {}));
     }
     if (err.status >= 500 && err.status !== 502 && err.status !== 503 && err.status !== 504) {
       request.log.error({ err: error, requestId: request.id }, 'request failed');

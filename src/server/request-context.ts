@@ -5,7 +5,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Backend, CallContext } from '../backends/types.js';
-import type { Endpoint, UsageEvent, UsageEvents, UsageStatus } from '../ledger/usage.js';
+import type { Endpoint } from '../api/types.js';
+import type { UsageEvent, UsageEvents, UsageStatus } from '../ledger/usage.js';
 import type { GatewayError } from '../errors.js';
 
 export class ApiCall implements CallContext {
@@ -23,6 +24,12 @@ export class ApiCall implements CallContext {
   promptTokens = 0;
   completionTokens = 0;
   ttftMs: number | null = null;
+  route: string | null = null;
+  routeReason: string | null = null;
+  routerScore: number | null = null;
+  piiTypes: string[] | undefined = undefined;
+  task: string | null = null;
+  remoteForbidden: string | undefined = undefined;
   private done = false;
 
   constructor(
@@ -58,6 +65,12 @@ export class ApiCall implements CallContext {
     if (this.ttftMs === null) this.ttftMs = this.elapsedMs();
   }
 
+  /** Backends report consumption as it happens (CallContext.reportUsage): an aborted request is still billed. */
+  reportUsage(promptTokens: number, completionTokens: number): void {
+    this.promptTokens = promptTokens;
+    this.completionTokens = completionTokens;
+  }
+
   setUsage(usage: { prompt_tokens?: number; completion_tokens?: number } | null | undefined): void {
     if (!usage) return;
     this.promptTokens = usage.prompt_tokens ?? 0;
@@ -86,6 +99,11 @@ export class ApiCall implements CallContext {
       completionTokens: this.completionTokens,
       latencyMs: Math.round(this.elapsedMs() * 100) / 100,
       ttftMs: this.ttftMs === null ? null : Math.round(this.ttftMs * 100) / 100,
+      route: this.route,
+      routeReason: this.routeReason,
+      routerScore: this.routerScore,
+      piiTypes: this.piiTypes ?? [],
+      task: this.task,
     };
     this.events.emit(event);
     return event;
@@ -101,6 +119,17 @@ declare module 'fastify' {
   interface FastifyRequest {
     apiCall?: ApiCall;
   }
+}
+
+/**
+ * What the router decided, for the client: `x-sluice-route` (local/cloud), `x-sluice-route-reason`
+ * (the policy) and `x-sluice-router-score` (only when a learned score was computed).
+ */
+export function routeHeaders(call: ApiCall, into: Record<string, string>): Record<string, string> {
+  if (call.route !== null) into['x-sluice-route'] = call.route;
+  if (call.routeReason !== null) into['x-sluice-route-reason'] = call.routeReason;
+  if (call.routerScore !== null) into['x-sluice-router-score'] = call.routerScore.toFixed(4);
+  return into;
 }
 
 export function apiCallOf(request: FastifyRequest): ApiCall {

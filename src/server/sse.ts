@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { toGatewayError } from '../errors.js';
 import type { DispatchResult } from '../gateway/dispatcher.js';
-import type { ApiCall } from './request-context.js';
+import { routeHeaders, type ApiCall } from './request-context.js';
 
 interface StreamChunk {
   choices: ReadonlyArray<{ delta?: { content?: string | null }; text?: string }>;
@@ -41,14 +41,17 @@ export async function relayStream<C extends StreamChunk>(
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'x-request-id': call.requestId,
-    'x-sluice-backend': result.backend.name,
-  });
+  res.writeHead(
+    200,
+    routeHeaders(call, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': call.requestId,
+      'x-sluice-backend': result.backend.name,
+    }),
+  );
   const { restorer } = result;
   const write = async (chunk: C) => {
     if (chunk.usage) call.setUsage(chunk.usage);

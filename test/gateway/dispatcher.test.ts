@@ -175,3 +175,40 @@ test('backoff is bounded by maxDelayMs', () => {
   assert.equal(backoffDelay(8, retry, () => 0.999), 999);
   assert.equal(backoffDelay(3, retry, () => 0), 0);
 });
+
+test('a request that must stay on the machine skips remote targets and is answered by a local fallback', async () => {
+  const cloud = new FakeBackend('cloud');
+  const local = new FakeBackend('local', { kind: 'local', locality: 'local' });
+  const { dispatcher } = setup([remote('cloud', { models: ['m'], fallbacks: ['local'] }), remote('local')], [cloud, local]);
+  const c = { ...ctx(), remoteForbidden: 'budget spent' };
+  const result = await chat(dispatcher, 'm', c);
+  assert.equal(result.backend.name, 'local');
+  assert.equal(cloud.calls.length, 0);
+  assert.deepEqual(result.fallbackFrom, ['cloud']);
+});
+
+test('a request that must stay on the machine with no local target is refused (403), nothing sent', async () => {
+  const cloud = new FakeBackend('cloud');
+  const { dispatcher } = setup([remote('cloud', { models: ['m'] })], [cloud]);
+  await assert.rejects(chat(dispatcher, 'm', { ...ctx(), remoteForbidden: 'budget spent' }), (err: DispatchError) => err.status === 403 && err.code === 'remote_forbidden');
+  assert.equal(cloud.calls.length, 0);
+});
+
+test('a target the privacy guard blocks (pii_blocked) is skipped for the next one; alone, its 403 stands', async () => {
+  const blocking: PrivacyGuard = {
+    protect(_endpoint, body, target) {
+      if (target.locality === 'remote') throw new GatewayError({ status: 403, code: 'pii_blocked', message: 'blocked: CREDIT_CARD' });
+      return { body, restorer: { restore: (r) => r, restoreChunk: (c) => c, flush: () => null } };
+    },
+  };
+  const cloud = new FakeBackend('cloud');
+  const local = new FakeBackend('local', { kind: 'local', locality: 'local' });
+  const { dispatcher } = setup([remote('cloud', { models: ['m'], fallbacks: ['local'] }), remote('local', { models: ['solo'] })], [cloud, local], { guard: blocking });
+  const result = await chat(dispatcher, 'm');
+  assert.equal(result.backend.name, 'local');
+  assert.equal(result.attempts, 1);
+  assert.equal(cloud.calls.length, 0);
+
+  const alone = setup([remote('cloud', { models: ['m'] })], [new FakeBackend('cloud')], { guard: blocking });
+  await assert.rejects(chat(alone.dispatcher, 'm'), (err: DispatchError) => err.status === 403 && err.code === 'pii_blocked');
+});

@@ -1,7 +1,7 @@
 /** A scriptable in-memory backend for dispatcher and router tests (no HTTP, no model). */
 import type { ChatCompletionRequest } from '../../src/api/schemas.js';
 import type { ChatCompletion } from '../../src/api/types.js';
-import type { Backend, BackendKind, BackendStatus, CallContext, Locality } from '../../src/backends/types.js';
+import type { Backend, BackendCapabilities, BackendKind, BackendStatus, CallContext, Locality } from '../../src/backends/types.js';
 import { GatewayError } from '../../src/errors.js';
 
 export type Outcome = 'ok' | GatewayError;
@@ -9,15 +9,18 @@ export type Outcome = 'ok' | GatewayError;
 export class FakeBackend implements Backend {
   readonly kind: BackendKind;
   readonly locality: Locality;
+  readonly capabilities: BackendCapabilities;
   calls: ChatCompletionRequest[] = [];
   private script: Outcome[] = [];
 
   constructor(
     readonly name: string,
-    opts: { kind?: BackendKind; locality?: Locality; script?: Outcome[] } = {},
+    opts: { kind?: BackendKind; locality?: Locality; script?: Outcome[]; capabilities?: Partial<BackendCapabilities> } = {},
   ) {
     this.kind = opts.kind ?? 'openai-compatible';
     this.locality = opts.locality ?? 'remote';
+    const passThrough = this.kind !== 'local';
+    this.capabilities = { passThroughModels: passThrough, tools: passThrough, logprobs: passThrough, ...opts.capabilities };
     this.script = opts.script ?? [];
   }
 

@@ -4,16 +4,25 @@ import { chatCompletionRequest, completionRequest, embeddingsRequest } from '../
 import type { ChatCompletionChunk, CompletionChunk } from '../../api/types.js';
 import type { Backend, CallContext } from '../../backends/types.js';
 import { DispatchError, type Dispatcher, type DispatchResult } from '../../gateway/dispatcher.js';
-import type { Endpoint } from '../../ledger/usage.js';
+import type { RoutePlan, RouteRequest } from '../../router/router.js';
+import type { Endpoint } from '../../api/types.js';
 import { errors } from '../../errors.js';
 import { parseBody } from '../errors.js';
-import { apiCallOf, type ApiCall, type ApiRouteConfig } from '../request-context.js';
+import { apiCallOf, routeHeaders, type ApiCall, type ApiRouteConfig } from '../request-context.js';
 import { relayStream } from '../sse.js';
+
+function recordPlan(call: ApiCall, plan: RoutePlan | null): void {
+  if (!plan) return;
+  call.route = plan.route ?? null;
+  call.routeReason = plan.reason ?? null;
+  call.routerScore = plan.score ?? null;
+}
 
 function recordDispatch(call: ApiCall, result: DispatchResult<unknown>): void {
   call.backend = result.backend;
   call.attempts = result.attempts;
   call.fallbackFrom = result.fallbackFrom;
+  recordPlan(call, result.plan);
 }
 
 /** Keeps what a failed dispatch tried, for the usage event, and rethrows for the error handler. */
@@ -22,6 +31,7 @@ function recordFailure(call: ApiCall, err: unknown): never {
     call.backend = err.lastBackend;
     call.attempts = err.attempts;
     call.fallbackFrom = err.tried;
+    recordPlan(call, err.plan);
   }
   throw err;
 }
@@ -31,10 +41,11 @@ async function dispatchOnce<B extends { model: string }, R>(
   call: ApiCall,
   body: B,
   invoke: (backend: Backend, body: B, ctx: CallContext) => Promise<R>,
+  headers: RouteRequest['headers'],
 ): Promise<DispatchResult<R>> {
   call.model = body.model;
   try {
-    const result = await dispatcher.dispatch(call.endpoint, body, call, invoke);
+    const result = await dispatcher.dispatch(call.endpoint, body, call, invoke, headers);
     recordDispatch(call, result);
     return result;
   } catch (err) {
@@ -50,6 +61,7 @@ function sendJson<T extends { usage?: { prompt_tokens?: number; completion_token
   const body = result.restorer.restore(result.value);
   call.setUsage(body.usage);
   reply.header('x-sluice-backend', result.backend.name);
+  if (call.route !== null) reply.headers(routeHeaders(call, {}));
   call.finish('ok', 200);
   return body;
 }
@@ -65,10 +77,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatche
     const body = parseBody(chatCompletionRequest, request.body);
     if (body.stream) {
       call.stream = true;
-      const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.streamChatCompletion(req, ctx));
+      const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.streamChatCompletion(req, ctx), request.headers);
       return relayStream<ChatCompletionChunk>(reply, call, result, body.stream_options?.include_usage === true);
     }
-    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.chatCompletion(req, ctx));
+    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.chatCompletion(req, ctx), request.headers);
     return sendJson(reply, call, result);
   });
 
@@ -77,17 +89,17 @@ export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatche
     const body = parseBody(completionRequest, request.body);
     if (body.stream) {
       call.stream = true;
-      const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.streamCompletion(req, ctx));
+      const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.streamCompletion(req, ctx), request.headers);
       return relayStream<CompletionChunk>(reply, call, result, body.stream_options?.include_usage === true);
     }
-    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.completion(req, ctx));
+    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.completion(req, ctx), request.headers);
     return sendJson(reply, call, result);
   });
 
   app.post('/v1/embeddings', apiRoute('embeddings'), async (request: FastifyRequest, reply: FastifyReply) => {
     const call = apiCallOf(request);
     const body = parseBody(embeddingsRequest, request.body);
-    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.embeddings(req, ctx));
+    const result = await dispatchOnce(dispatcher, call, body, (b, req, ctx) => b.embeddings(req, ctx), request.headers);
     return sendJson(reply, call, result);
   });
 
