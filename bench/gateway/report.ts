@@ -90,6 +90,24 @@ export function comparisons(medians: Record<string, TargetResult>): string[] {
     }
     out.push(`target (sluice >= 4x portkey throughput and lower p99): ${ratio >= 4 && lowerP99 ? 'met' : 'NOT met'}`);
   }
+  const ledger = medians['sluice-ledger'];
+  if (ledger && sluice) {
+    const cost = 1 - ledger.rps / sluice.rps;
+    const cpu = ledger.cpuUsPerReq !== undefined && sluice.cpuUsPerReq !== undefined ? `, CPU per request ${sluice.cpuUsPerReq.toFixed(0)} -> ${ledger.cpuUsPerReq.toFixed(0)} µs` : '';
+    out.push(`ledger cost: sluice-ledger/sluice throughput ${(ledger.rps / sluice.rps).toFixed(3)} (${(cost * 100).toFixed(1)}% lower${cpu}); target < 10%: ${cost < 0.1 ? 'met' : 'NOT met'}`);
+  }
+  const auto = medians['sluice-auto'];
+  if (auto && portkey) {
+    const ratio = auto.rps / portkey.rps;
+    out.push(`sluice-auto vs portkey: ${ratio.toFixed(2)}x throughput (${auto.rps.toFixed(0)} vs ${portkey.rps.toFixed(0)} req/s), cpu ${auto.cpuUsPerReq?.toFixed(0) ?? 'n/a'} vs ${portkey.cpuUsPerReq?.toFixed(0) ?? 'n/a'} µs/req; target >= 4x: ${ratio >= 4 ? 'met' : 'NOT met'}`);
+  }
+  const full = medians['sluice-full'];
+  if (full && portkey) {
+    const ratio = full.rps / portkey.rps;
+    out.push(`sluice-full vs portkey: ${ratio.toFixed(2)}x throughput (${full.rps.toFixed(0)} vs ${portkey.rps.toFixed(0)} req/s), p99 ${full.p99.toFixed(2)} vs ${portkey.p99.toFixed(2)} ms; target >= 3x: ${ratio >= 3 ? 'met' : 'NOT met'}`);
+    // Required just before the last line.
+    out.push(`sluice-full/portkey throughput: ${ratio.toFixed(2)}`);
+  }
   return out;
 }
 

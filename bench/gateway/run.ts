@@ -2,14 +2,21 @@
  * Gateway overhead benchmark (`npm run bench:gateway`): the same mock upstream and the same
  * load (autocannon, 16 connections, a small non-streaming chat completion) sent
  *   - direct to the mock,
- *   - through sluice (built dist, auth on, one openai-compatible backend, no retries),
+ *   - through sluice (built dist, auth on, one openai-compatible backend, no retries, ledger off),
+ *   - sluice-ledger: the same with the ledger on (SQLite, defaults): what the ledger costs,
+ *   - sluice-auto: the plain target with requests routed by `auto` (the learned router scores each
+ *     one, threshold 0 so it goes to the remote side): what routing costs,
+ *   - sluice-full: every feature on the request path: ledger (SQLite), the router on `auto`
+ *     (learned policy, threshold 0 so every request is scored and goes to the remote side) and the
+ *     privacy guard scanning what goes to that remote backend,
  *   - through Portkey's open-source gateway (npm, its defaults, custom-host header),
  * in rounds whose order rotates, because a 2-core machine is noisy. Prints per-round numbers,
- * the median table, the comparisons, and last: `sluice/portkey throughput: <ratio>`.
+ * the median table, the comparisons, `sluice-full/portkey throughput: <ratio>`, and last:
+ * `sluice/portkey throughput: <ratio>`.
  *
  * Flags: --duration s (10, env BENCH_DURATION)  --warmup s (2, before every measurement)
  *        --prime s (10, once per target before round 1)  --rounds n (3, env BENCH_ROUNDS)
- *        --connections n (16)  --targets direct,sluice,portkey  --stream  --skip-build
+ *        --connections n (16)  --targets direct,sluice,sluice-ledger,sluice-auto,sluice-full,portkey  --stream  --skip-build
  *        --profile (V8 CPU profiles of both gateways, summarised at the end)
  *        --json file (bench/results/gateway.json; "" to skip)  --ready-timeout s (30)
  * --stream measures SSE instead; Portkey cannot stream in this install (see runOne), so pair it
@@ -28,7 +35,9 @@ import { formatSummary, summarizeProfile } from './profile.js';
 import { comparisons, formatMedians, formatRound, medianOf, ratioLine, type Round, type TargetResult } from './report.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ALL_TARGETS = ['direct', 'sluice', 'portkey'] as const;
+const ALL_TARGETS = ['direct', 'sluice', 'sluice-ledger', 'sluice-auto', 'sluice-full', 'portkey'] as const;
+type SluiceVariant = 'sluice' | 'sluice-ledger' | 'sluice-auto' | 'sluice-full';
+const SLUICE_VARIANTS: readonly SluiceVariant[] = ['sluice', 'sluice-ledger', 'sluice-auto', 'sluice-full'];
 type TargetName = (typeof ALL_TARGETS)[number];
 
 interface Options extends LoadOptions {
@@ -98,6 +107,8 @@ interface Env {
   mockUrl: string;
   children: Map<TargetName | 'mock', Child>;
   targets: Map<TargetName, Target>;
+  /** SQLite ledger file of each sluice target that has one. */
+  ledgers: Map<TargetName, string>;
 }
 
 async function startMock(env: Env, opts: Options): Promise<void> {
@@ -109,24 +120,64 @@ async function startMock(env: Env, opts: Options): Promise<void> {
   env.targets.set('direct', { name: 'direct', url: `${env.mockUrl}/chat/completions`, headers: { authorization: 'Bearer sk-bench-upstream' }, pid: mock.pid });
 }
 
-async function startSluice(env: Env, opts: Options): Promise<void> {
+/** What each sluice target turns on; the mock is the upstream of every backend. */
+function sluiceConfig(variant: SluiceVariant, mockUrl: string): { config: object; headers: Record<string, string> } {
+  const cloud = { kind: 'openai-compatible', name: 'mock', baseUrl: mockUrl, models: ['gpt-4o-mini'], retry: { attempts: 0 } };
+  if (variant === 'sluice') return { config: { backends: [cloud], ledger: { enabled: false }, privacy: { enabled: false } }, headers: {} };
+  if (variant === 'sluice-ledger') return { config: { backends: [cloud], ledger: { enabled: true }, privacy: { enabled: false } }, headers: {} };
+  // A local side for the router to choose against (the same mock, declared on-premises).
+  const onprem = { kind: 'openai-compatible', name: 'onprem', baseUrl: mockUrl, locality: 'local', models: ['local-model'], retry: { attempts: 0 } };
+  // sluice-auto: the plain target plus routing on `auto` (learned score on every request), nothing else.
+  if (variant === 'sluice-auto') return { config: { backends: [cloud, onprem], ledger: { enabled: false }, privacy: { enabled: false }, routing: { default: 'learned' } }, headers: { 'x-sluice-route': 'auto:0' } };
+  return {
+    config: { backends: [cloud, onprem], ledger: { enabled: true }, privacy: { enabled: true }, routing: { default: 'learned' } },
+    // `auto:0`: the learned router scores every request, and every request goes to the remote side through the privacy guard.
+    headers: { 'x-sluice-route': 'auto:0' },
+  };
+}
+
+async function startSluice(env: Env, opts: Options, variant: SluiceVariant): Promise<void> {
   const entry = join(ROOT, 'dist/cli/index.js');
   if (!existsSync(entry)) throw new Error(`sluice: ${relative(ROOT, entry)} does not exist (build failed or was skipped)`);
   const port = await freePort();
   const key = `sk-sluice-bench-${randomBytes(16).toString('hex')}`;
+  const { config: features, headers } = sluiceConfig(variant, env.mockUrl);
+  const dataDir = join(env.workDir, `${variant}-data`);
   const config = {
     server: { port, host: '127.0.0.1' },
     log: { level: 'warn' },
     auth: { enabled: true, keys: [{ name: 'bench', hash: `sha256:${createHash('sha256').update(key).digest('hex')}` }] },
-    dataDir: join(env.workDir, 'sluice-data'),
-    backends: [{ kind: 'openai-compatible', name: 'mock', baseUrl: env.mockUrl, models: ['gpt-4o-mini'], retry: { attempts: 0 } }],
+    dataDir,
+    ...features,
   };
-  const configFile = join(env.workDir, 'sluice.config.json');
+  const configFile = join(env.workDir, `${variant}.config.json`);
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const sluice = spawnNode({ name: 'sluice', cwd: env.workDir, logDir: env.workDir, args: [...profileArgs(env, opts, 'sluice'), entry, 'serve', '--config', configFile] });
-  env.children.set('sluice', sluice);
+  const sluice = spawnNode({ name: variant, cwd: env.workDir, logDir: env.workDir, args: [...profileArgs(env, opts, variant), entry, 'serve', '--config', configFile] });
+  env.children.set(variant, sluice);
   await waitReady(sluice, `http://127.0.0.1:${port}/readyz`, opts.readyTimeoutMs);
-  env.targets.set('sluice', { name: 'sluice', url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: { authorization: `Bearer ${key}` }, pid: sluice.pid });
+  env.targets.set(variant, { name: variant, url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: { authorization: `Bearer ${key}`, ...headers }, pid: sluice.pid });
+  if (variant === 'sluice-ledger' || variant === 'sluice-full') env.ledgers.set(variant, join(dataDir, 'ledger.sqlite'));
+}
+
+/** The ledger really recorded the load: rows in each SQLite ledger against 2xx responses sent. */
+async function ledgerCheck(env: Env, rounds: Round[]): Promise<string[]> {
+  const lines: string[] = [];
+  const Database = (await import('better-sqlite3')).default;
+  for (const [variant, file] of env.ledgers) {
+    if (!existsSync(file)) {
+      lines.push(`${variant}: no ledger file at ${file}`);
+      continue;
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      const rows = (db.prepare('SELECT count(*) AS n FROM ledger_requests').get() as { n: number }).n;
+      const measured = rounds.reduce((n, r) => n + (r[variant]?.requests ?? 0), 0);
+      lines.push(`${variant}: ${rows} ledger records (${measured} measured requests, plus warm-up and priming)`);
+    } finally {
+      db.close();
+    }
+  }
+  return lines;
 }
 
 /**
@@ -201,14 +252,13 @@ function orderFor(round: number, targets: TargetName[]): TargetName[] {
 async function startTargets(env: Env, opts: Options): Promise<void> {
   await startMock(env, opts);
   if (opts.targets.includes('portkey')) await startPortkey(env, opts);
-  if (opts.targets.includes('sluice')) {
-    if (opts.build) buildSluice();
-    await startSluice(env, opts);
-  }
+  const variants = SLUICE_VARIANTS.filter((v) => opts.targets.includes(v));
+  if (variants.length > 0 && opts.build) buildSluice();
+  for (const variant of variants) await startSluice(env, opts, variant);
 }
 
 function printProfiles(env: Env): void {
-  for (const name of ['sluice', 'portkey']) {
+  for (const name of [...SLUICE_VARIANTS, 'portkey']) {
     const dir = join(env.profileDir, name);
     if (!existsSync(dir)) continue;
     const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
@@ -236,6 +286,8 @@ function writeJson(opts: Options, rounds: Round[], medians: Record<string, Targe
     rounds,
     medians,
     sluiceOverPortkey: medians.sluice && medians.portkey ? medians.sluice.rps / medians.portkey.rps : null,
+    sluiceFullOverPortkey: medians['sluice-full'] && medians.portkey ? medians['sluice-full'].rps / medians.portkey.rps : null,
+    ledgerOverPlain: medians['sluice-ledger'] && medians.sluice ? medians['sluice-ledger'].rps / medians.sluice.rps : null,
   };
   writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
   console.log(`\nresults written to ${relative(ROOT, file)}`);
@@ -254,12 +306,13 @@ async function runRounds(env: Env, opts: Options): Promise<Round[]> {
 }
 
 /** Medians, comparisons, and the ratio line, which must stay the very last line printed. */
-function report(opts: Options, rounds: Round[]): void {
+async function report(env: Env, opts: Options, rounds: Round[]): Promise<void> {
   const medians = Object.fromEntries(opts.targets.map((t) => [t, medianOf(rounds, t)]));
   writeJson(opts, rounds, medians);
   console.log(`\nlatency: autocannon per-response timings (sub-ms); cpu: the target's own process (the mock for direct); load average now ${loadavg()[0]!.toFixed(2)}`);
   console.log(formatMedians(opts.targets, medians, opts.rounds));
   console.log('');
+  for (const line of await ledgerCheck(env, rounds)) console.log(line);
   for (const line of comparisons(medians)) console.log(line);
   const last = ratioLine(medians);
   if (last) console.log(last);
@@ -277,13 +330,13 @@ async function main(env: Env, opts: Options): Promise<void> {
   const rounds = await runRounds(env, opts);
   // Stop the gateways before summarising: V8 writes a CPU profile only when the process exits.
   if (opts.profile) {
-    for (const name of ['sluice', 'portkey'] as const) {
+    for (const name of [...SLUICE_VARIANTS, 'portkey'] as const) {
       const child = env.children.get(name);
       if (child) await stop(child);
     }
     printProfiles(env);
   }
-  report(opts, rounds);
+  await report(env, opts, rounds);
 }
 
 let opts: Options;
@@ -299,6 +352,7 @@ const env: Env = {
   mockUrl: '',
   children: new Map(),
   targets: new Map(),
+  ledgers: new Map(),
 };
 const removeWorkDir = () => rmSync(env.workDir, { recursive: true, force: true });
 

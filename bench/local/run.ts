@@ -1,17 +1,24 @@
 /**
- * Local backend benchmark (`npm run bench:local`): what the in-process llama.cpp backend
- * (`LocalLlamaBackend`) does on this machine, on the tiny stories260K model, CPU only:
- *   1. threads: one 128-token completion at a time, threads 1 vs 2 (ms/token, tokens/s);
- *   2. batching: 8 concurrent 64-token streams, parallel 1 (queued on one sequence) vs
- *      parallel 4 (decoded together in one context): aggregate tokens/s, latency, TTFT;
- *   3. fairness: 3 short (16-token) requests started while a 400-token one is decoding,
- *      against the same short requests alone.
- * The machine is noisy (2 cores, other work), so read the ratios, not the absolute numbers.
- * The last line printed is `local parallel4/parallel1 throughput: <ratio>`.
+ * Local backend benchmark (`npm run bench:local`): sluice's local backend against node-llama-cpp
+ * called directly, in one run, with the same model file (stories260K.gguf), threads (1), context
+ * (1024 tokens per sequence, 4 sequences), prompt and seeded sampling (temperature 0.8):
+ *   - node-llama-cpp direct, in this process: LlamaCompletion, its default batching;
+ *   - sluice's LocalLlamaBackend in this process, without HTTP (to tell backend costs from HTTP's);
+ *   - sluice over HTTP: `sluice serve` in a child process, streamed /v1/completions (SSE).
+ * Each is measured with 1 stream and with 4 concurrent streams, in rounds whose order rotates so a
+ * slow spell on the (shared, 2-core) machine hits every target alike; medians are reported.
+ * The last two lines are:
+ *   sluice/direct tokens per second: <sluice over HTTP, 1 stream / direct, 1 stream>
+ *   parallel4/single aggregate tokens per second: <sluice over HTTP, 4 streams / 1 stream>
  *
- * Flags: --runs n (5, measured runs per thread count)  --rounds n (5, bursts per parallel setting
- *        and fairness rounds)  --budget s (30, time cap on the threads-2 runs, which can be 100x slower)
+ * Ratios are taken per round (each pair measured back to back) and their median reported: on a
+ * shared machine that is steadier than a ratio of medians. CPU per token (all threads of the
+ * process doing the work) shows the batching gain independently of how busy the machine is.
+ *
+ * Flags: --rounds n (9)  --tokens n (128, per stream)  --more (also: threads 1 vs 2, queueing and
+ *        fairness on the in-process backend; minutes)
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,187 +26,208 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { LocalLlamaBackend } from '../../src/backends/local-llama.js';
 import { localSchema } from '../../src/config/schema.js';
-import { alone, beside, burst, decodeSpeed, timedCompletion, type Burst, type Contended, type DecodeSpeed, type Timed } from './measure.js';
+import { cpuTimeMs, killAllNow } from '../gateway/procs.js';
+import { directStream, openDirect, type DirectSetup } from './direct.js';
+import { closeHttpAgent, httpStream, startSluice, type SluiceServer, type StreamTiming } from './http.js';
+import { runMore } from './more.js';
 import { median, num, percentile, table } from './table.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Beside the repository, like the tests' models (test/support/models.ts). */
 const MODEL = join(ROOT, '..', 'shared', 'models', 'stories260K.gguf');
-
-const DECODE_TOKENS = 128;
-const BURST_REQUESTS = 8;
-const BURST_TOKENS = 64;
-const LONG_TOKENS = 400;
-const SHORT_REQUESTS = 3;
-const SHORT_TOKENS = 16;
+const THREADS = 1;
+const CONTEXT = 1024;
+const PARALLEL = 4;
+const PROMPT = 'Once upon a time';
+const TEMPERATURE = 0.8;
 
 interface Options {
-  runs: number;
   rounds: number;
-  budgetMs: number;
+  tokens: number;
+  more: boolean;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '5' },
-      budget: { type: 'string', default: '30' },
-    },
+    options: { rounds: { type: 'string', default: '9' }, tokens: { type: 'string', default: '128' }, more: { type: 'boolean', default: false } },
   });
   const int = (name: string, raw: string) => {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got "${raw}"`);
     return n;
   };
-  return { runs: int('runs', values.runs), rounds: int('rounds', values.rounds), budgetMs: int('budget', values.budget) * 1000 };
+  return { rounds: int('rounds', values.rounds), tokens: int('tokens', values.tokens), more: values.more };
 }
 
-const open = new Set<LocalLlamaBackend>();
+type Stream = (seed: number) => Promise<StreamTiming>;
 
-/**
- * A loaded backend, warmed up by one short request so that first-call costs (graph allocation,
- * page faults on the weights) are not in any measurement. `load: 'eager'` and defaults as in a
- * real config; the model is a local file, so `modelsDir` is never touched.
- */
-async function openBackend(threads: number, parallel: number): Promise<LocalLlamaBackend> {
-  const config = localSchema.parse({ kind: 'local', name: 'local', model: MODEL, gpu: 'off', threads, parallel, contextSize: 1024 });
-  const backend = new LocalLlamaBackend(config, { modelsDir: join(tmpdir(), 'sluice-bench-local-models'), logger: pino({ level: 'warn' }) });
-  open.add(backend);
-  await backend.start();
-  await backend.whenLoaded();
-  await timedCompletion(backend, SHORT_TOKENS, 1);
-  return backend;
+interface Target {
+  label: string;
+  /** A stream on the i-th of 4 concurrent slots (direct: its own sequence). */
+  stream: (slot: number) => Stream;
+  /** CPU time (ms, all threads) of the process doing the work: this one, or sluice's. */
+  cpuMs: () => number;
 }
 
-async function closeBackend(backend: LocalLlamaBackend): Promise<void> {
-  open.delete(backend);
-  await backend.close();
+interface Sample {
+  tokensPerSec: number;
+  ttft: number[];
+  tokens: number;
+  cpuMs: number;
+}
+
+/** `n` concurrent streams; aggregate tokens over the wall time of the whole burst. */
+async function burst(target: Target, n: number, seedBase: number): Promise<Sample> {
+  const cpu = target.cpuMs();
+  const start = performance.now();
+  const runs = await Promise.all(Array.from({ length: n }, (_, i) => target.stream(i)(seedBase + i)));
+  const wall = performance.now() - start;
+  const tokens = runs.reduce((s, r) => s + r.tokens, 0);
+  return { tokensPerSec: (tokens / wall) * 1000, ttft: runs.map((r) => r.ttftMs), tokens, cpuMs: target.cpuMs() - cpu };
 }
 
 interface Results {
-  decode: Record<'t1' | 't2', DecodeSpeed>;
-  bursts: Record<'p1' | 'p4', Burst[]>;
-  fairness: { alone: Timed[]; p4: Contended[]; p1: Contended[] };
+  single: Sample[];
+  parallel: Sample[];
 }
 
-/** Alternates which setting goes first in each round, so a slow spell on the machine hits both. */
-async function burstRounds(p1: LocalLlamaBackend, p4: LocalLlamaBackend, rounds: number): Promise<Results['bursts']> {
-  const out: Results['bursts'] = { p1: [], p4: [] };
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? (['p1', 'p4'] as const) : (['p4', 'p1'] as const);
-    for (const key of order) out[key].push(await burst(key === 'p1' ? p1 : p4, BURST_REQUESTS, BURST_TOKENS, 1000 + r * BURST_REQUESTS));
+async function measure(targets: Target[], opts: Options): Promise<Map<Target, Results>> {
+  const out = new Map<Target, Results>(targets.map((t) => [t, { single: [], parallel: [] }]));
+  // Warm-up: first-call costs (graph allocation, page faults, JIT) stay out of the figures.
+  for (const t of targets) {
+    await burst(t, 1, 1);
+    await burst(t, PARALLEL, 1);
+  }
+  for (let r = 0; r < opts.rounds; r++) {
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+    const seed = 1000 + r * 10;
+    for (const t of order) {
+      const res = out.get(t)!;
+      // Alternating which mode goes first, too.
+      if (r % 2 === 0) {
+        res.single.push(await burst(t, 1, seed));
+        res.parallel.push(await burst(t, PARALLEL, seed));
+      } else {
+        res.parallel.push(await burst(t, PARALLEL, seed));
+        res.single.push(await burst(t, 1, seed));
+      }
+    }
   }
   return out;
 }
 
-async function fairnessRounds(p1: LocalLlamaBackend, p4: LocalLlamaBackend, rounds: number): Promise<Results['fairness']> {
-  const out: Results['fairness'] = { alone: [], p4: [], p1: [] };
-  for (let r = 0; r < rounds; r++) {
-    const seed = 2000 + r * 10;
-    out.alone.push(...(await alone(p4, SHORT_REQUESTS, SHORT_TOKENS, seed)));
-    out.p4.push(await beside(p4, LONG_TOKENS, SHORT_REQUESTS, SHORT_TOKENS, seed));
-    // Contrast: with one sequence the short requests can only wait for the long one.
-    out.p1.push(await beside(p1, LONG_TOKENS, SHORT_REQUESTS, SHORT_TOKENS, seed));
-  }
-  return out;
+const rate = (samples: Sample[]) => median(samples.map((s) => s.tokensPerSec));
+
+/** Per round, `a` over `b` measured back to back; the median of those is steadier than a ratio of medians on a busy machine. */
+function pairedRatio(a: Sample[], b: Sample[]): number {
+  return median(a.map((x, i) => x.tokensPerSec / b[i]!.tokensPerSec));
 }
 
-/**
- * Threads 1 and both parallel settings share two backends (threads 1 + parallel 1 is both the
- * threads-1 row and the parallel-1 row). Threads 2 runs last and alone: its worker threads take
- * both cores, which would disturb anything measured beside it.
- */
-async function measureAll(opts: Options): Promise<Results> {
-  const p1 = await openBackend(1, 1);
-  const p4 = await openBackend(1, 4);
-  const t1 = await decodeSpeed(p1, DECODE_TOKENS, opts.runs, Number.POSITIVE_INFINITY);
-  const bursts = await burstRounds(p1, p4, opts.rounds);
-  const fairness = await fairnessRounds(p1, p4, opts.rounds);
-  await closeBackend(p1);
-  await closeBackend(p4);
-  const t2Backend = await openBackend(2, 1);
-  const t2 = await decodeSpeed(t2Backend, DECODE_TOKENS, opts.runs, opts.budgetMs);
-  await closeBackend(t2Backend);
-  return { decode: { t1, t2 }, bursts, fairness };
-}
-
-// ------------------------------------------------------------------ report
-
-function decodeRow(label: string, d: DecodeSpeed): string[] {
-  const ms = median(d.msPerToken);
-  const runs = `${d.msPerToken.length}${d.skipped ? ` (+${d.skipped} over budget)` : ''}`;
-  return [label, runs, num(ms, 2), num(1000 / ms), `${num(Math.min(...d.msPerToken), 2)}..${num(Math.max(...d.msPerToken), 2)}`];
-}
-
-function printDecode(r: Results): void {
-  const head = [`1 request x ${DECODE_TOKENS} tokens`, 'runs', 'ms/token', 'tokens/s', 'ms/token min..max'];
-  console.log(table(head, [decodeRow('threads 1', r.decode.t1), decodeRow('threads 2', r.decode.t2)]));
-  const ratio = median(r.decode.t2.msPerToken) / median(r.decode.t1.msPerToken);
-  console.log(`threads 2 / threads 1 ms per token: ${num(ratio, 1)}x (median)`);
-}
-
-const tokensPerSec = (bursts: Burst[]) => median(bursts.map((b) => b.tokensPerSec));
-
-function burstRow(label: string, bursts: Burst[]): string[] {
-  const reqs = bursts.flatMap((b) => b.requests);
-  const ms = reqs.map((q) => q.ms);
-  const ttft = reqs.map((q) => q.ttftMs);
-  return [label, num(tokensPerSec(bursts)), num(percentile(ms, 0.5)), num(percentile(ms, 0.95)), num(percentile(ttft, 0.5), 1), num(percentile(ttft, 0.95), 1),
-    `${num(median(bursts.map((b) => b.eventLoopBusy * 100)))}%`, num(median(bursts.map((b) => b.cores)), 2)];
-}
-
-function printBursts(r: Results, rounds: number): void {
-  const head = [`${BURST_REQUESTS} x ${BURST_TOKENS} tokens, threads 1`, 'agg tokens/s', 'p50 ms', 'p95 ms', 'TTFT p50 ms', 'TTFT p95 ms', 'JS busy', 'cores'];
-  console.log(table(head, [burstRow('parallel 1', r.bursts.p1), burstRow('parallel 4', r.bursts.p4)]));
-  // With parallel 4, half of each burst starts at once and half waits: TTFT p50 is the former, p95 the latter.
-  console.log(
-    `(tokens/s, JS busy = event-loop utilisation, cores = process CPU / wall: medians of ${rounds} bursts; ` +
-      `latencies over all ${rounds * BURST_REQUESTS} requests)`,
-  );
-}
-
-function shortRow(label: string, shorts: Timed[], runs: Contended[] | undefined): string[] {
-  const ms = shorts.map((s) => s.ms);
-  const long = runs ? num(median(runs.map((c) => c.long.ms))) : '-';
-  // "Done first": the short request finished while the long one was still decoding.
-  const first = runs ? `${runs.reduce((n, c) => n + c.shorts.filter((s) => s.endAt < c.long.endAt).length, 0)}/${shorts.length}` : '-';
-  return [label, num(percentile(ms, 0.5), 1), num(Math.max(...ms), 1), num(percentile(shorts.map((s) => s.ttftMs), 0.5), 1), long, first];
-}
-
-function printFairness(r: Results): void {
-  const { alone: solo, p4, p1 } = r.fairness;
-  const head = [`${SHORT_REQUESTS} x ${SHORT_TOKENS} tokens vs 1 x ${LONG_TOKENS}`, 'short p50 ms', 'short max ms', 'TTFT p50 ms', 'long ms', 'done first'];
-  const rows = [
-    shortRow('alone (parallel 4)', solo, undefined),
-    shortRow('beside long, parallel 4', p4.flatMap((c) => c.shorts), p4),
-    shortRow('behind long, parallel 1', p1.flatMap((c) => c.shorts), p1),
-  ];
-  console.log(table(head, rows));
-  const base = percentile(solo.map((s) => s.ms), 0.5);
-  const ratio = (runs: Contended[]) => num(percentile(runs.flatMap((c) => c.shorts.map((s) => s.ms)), 0.5) / base, 1);
-  console.log(`short p50 vs alone: beside the long request (parallel 4) ${ratio(p4)}x, queued behind it (parallel 1) ${ratio(p1)}x`);
-}
-
-function report(r: Results, opts: Options): void {
-  console.log('');
-  printDecode(r);
-  console.log('');
-  printBursts(r, opts.rounds);
-  console.log('');
-  printFairness(r);
-  console.log(`\nload average (1 min) at end: ${loadavg()[0]!.toFixed(2)}`);
-  console.log(`local parallel4/parallel1 throughput: ${num(tokensPerSec(r.bursts.p4) / tokensPerSec(r.bursts.p1), 2)}`);
+function row(label: string, streams: number, samples: Sample[]): string[] {
+  const ttft = samples.flatMap((s) => s.ttft);
+  const rates = samples.map((s) => s.tokensPerSec);
+  const cpuPerToken = (samples.reduce((n, s) => n + s.cpuMs, 0) / Math.max(1, samples.reduce((n, s) => n + s.tokens, 0))) * 1000;
+  return [label, String(streams), num(rate(samples)), `${num(Math.min(...rates))}..${num(Math.max(...rates))}`, num(percentile(ttft, 0.5), 1), num(percentile(ttft, 0.95), 1), num(cpuPerToken)];
 }
 
 async function main(opts: Options): Promise<void> {
   console.log(
-    `local bench: stories260K.gguf, gpu off, context 1024, prompt "Once upon a time", temperature 0.8, seeded; ` +
-      `node ${process.version}, ${availableParallelism()} CPUs`,
+    `local bench: stories260K.gguf, CPU, threads ${THREADS}, context ${CONTEXT} x ${PARALLEL} sequences, prompt "${PROMPT}", ` +
+      `${opts.tokens} tokens per stream, temperature ${TEMPERATURE} seeded, ${opts.rounds} rounds; node ${process.version}, ${availableParallelism()} CPUs`,
   );
   // Other work on the machine moves every number here; the load average says how much to trust a run.
   console.log(`load average (1 min) at start: ${loadavg()[0]!.toFixed(2)}`);
-  report(await measureAll(opts), opts);
+  const workDir = mkdtempSync(join(tmpdir(), 'sluice-bench-local-'));
+  let direct: DirectSetup | undefined;
+  let backend: LocalLlamaBackend | undefined;
+  let server: SluiceServer | undefined;
+  try {
+    direct = await openDirect(MODEL, THREADS, CONTEXT, PARALLEL);
+    const config = localSchema.parse({ kind: 'local', name: 'local', model: MODEL, gpu: 'off', threads: THREADS, parallel: PARALLEL, contextSize: CONTEXT });
+    backend = new LocalLlamaBackend(config, { modelsDir: join(workDir, 'models'), logger: pino({ level: 'warn' }) });
+    await backend.whenLoaded();
+    server = await startSluice({ root: ROOT, workDir, model: MODEL, threads: THREADS, contextSize: CONTEXT, parallel: PARALLEL });
+
+    const d = direct;
+    const b = backend;
+    const s = server;
+    let nextId = 0;
+    const targets: Target[] = [
+      { label: 'node-llama-cpp direct', stream: (slot) => (seed) => directStream(d.sequences[slot]!, PROMPT, opts.tokens, TEMPERATURE, seed), cpuMs: ownCpuMs },
+      { label: 'sluice backend, in-process', stream: () => (seed) => backendStream(b, opts.tokens, seed, `bench-${++nextId}`), cpuMs: ownCpuMs },
+      { label: 'sluice over HTTP (SSE)', stream: () => (seed) => httpStream(s.url, PROMPT, opts.tokens, TEMPERATURE, seed), cpuMs: () => cpuTimeMs(s.child.pid) ?? Number.NaN },
+    ];
+    const before = b.batchStats();
+    const results = await measure(targets, opts);
+    const after = b.batchStats();
+    const [rd, rb, rh] = targets.map((t) => results.get(t)!) as [Results, Results, Results];
+
+    console.log('');
+    const head = ['target', 'streams', 'tokens/s', 'min..max', 'TTFT p50 ms', 'TTFT p95 ms', 'CPU µs/token'];
+    console.log(
+      table(head, [
+        row(targets[0]!.label, 1, rd.single),
+        row(targets[0]!.label, PARALLEL, rd.parallel),
+        row(targets[1]!.label, 1, rb.single),
+        row(targets[1]!.label, PARALLEL, rb.parallel),
+        row(targets[2]!.label, 1, rh.single),
+        row(targets[2]!.label, PARALLEL, rh.parallel),
+      ]),
+    );
+    console.log(
+      `(tokens/s: aggregate over each burst's wall time, median of ${opts.rounds} rounds; TTFT over all streams; CPU: the process doing the work, ` +
+        `all its threads, over all rounds: this one for the first two targets, sluice's for HTTP (the client's is not counted))`,
+    );
+    const batches = after.batches - before.batches;
+    if (batches > 0) console.log(`in-process backend: ${num((after.items - before.items) / batches, 2)} sequences per decode batch on average (all rounds, 1 and ${PARALLEL} streams)`);
+    console.log('ratios (median over rounds of each round\'s ratio):');
+    console.log(
+      `  parallel ${PARALLEL} / 1 stream: direct ${num(pairedRatio(rd.parallel, rd.single), 2)}, ` +
+        `sluice in-process ${num(pairedRatio(rb.parallel, rb.single), 2)}, sluice over HTTP ${num(pairedRatio(rh.parallel, rh.single), 2)}`,
+    );
+    console.log(`  sluice in-process / direct: 1 stream ${num(pairedRatio(rb.single, rd.single), 2)}, ${PARALLEL} streams ${num(pairedRatio(rb.parallel, rd.parallel), 2)}`);
+    console.log(`  sluice over HTTP / direct: 1 stream ${num(pairedRatio(rh.single, rd.single), 2)}, ${PARALLEL} streams ${num(pairedRatio(rh.parallel, rd.parallel), 2)}`);
+    console.log(`load average (1 min) at end: ${loadavg()[0]!.toFixed(2)}`);
+
+    if (opts.more) {
+      // The extra sections load their own backends: free these first (the cores are few).
+      await server.close();
+      server = undefined;
+      await backend.close();
+      backend = undefined;
+      console.log('');
+      await runMore({ runs: 5, rounds: 5, budgetMs: 30_000 });
+    }
+    console.log('');
+    console.log(`sluice/direct tokens per second: ${num(pairedRatio(rh.single, rd.single), 2)}`);
+    console.log(`parallel4/single aggregate tokens per second: ${num(pairedRatio(rh.parallel, rh.single), 2)}`);
+  } finally {
+    await server?.close();
+    await backend?.close();
+    await direct?.close();
+    await closeHttpAgent();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function ownCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+async function backendStream(backend: LocalLlamaBackend, maxTokens: number, seed: number, requestId: string): Promise<StreamTiming> {
+  const start = performance.now();
+  let ttftMs = Number.NaN;
+  let tokens = 0;
+  const stream = await backend.streamCompletion(
+    { model: 'local', prompt: PROMPT, max_tokens: maxTokens, temperature: TEMPERATURE, seed, stream: true },
+    { requestId, signal: new AbortController().signal },
+  );
+  for await (const chunk of stream) {
+    if (Number.isNaN(ttftMs) && chunk.choices[0]?.text) ttftMs = performance.now() - start;
+    if (chunk.usage) tokens = chunk.usage.completion_tokens;
+  }
+  return { ms: performance.now() - start, ttftMs, tokens };
 }
 
 let opts: Options;
@@ -209,12 +237,10 @@ try {
   console.error((err as Error).message);
   process.exit(2);
 }
+process.on('exit', killAllNow);
 try {
   await main(opts);
 } catch (err) {
   console.error(`\nbench failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
-} finally {
-  // llama.cpp's threads keep the process alive until the backends are released.
-  await Promise.all([...open].map((b) => b.close()));
 }

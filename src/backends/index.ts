@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { BackendConfig } from '../config/schema.js';
 import type { Backend } from './types.js';
-import { OpenAICompatibleBackend } from './openai-compatible.js';
+import { OpenAICompatibleBackend } from './openai-compatible/index.js';
 import { PoolBackend } from './pool.js';
 
 export interface BackendDeps {

@@ -20,8 +20,10 @@ import type { Logger } from 'pino';
 import type { ChatCompletionRequest, CompletionRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { ChatCompletion, ChatCompletionChunk, Completion, CompletionChunk, EmbeddingsResponse } from '../api/types.js';
 import type { PoolConfig } from '../config/schema.js';
-import { GatewayError } from '../errors.js';
-import { OpenAICompatibleBackend } from './openai-compatible.js';
+import { errors, gatewayError, GatewayError } from '../errors.js';
+import { errorMessage } from '../util/errors.js';
+import { endOnce, type StreamEnd } from '../util/stream.js';
+import { OpenAICompatibleBackend } from './openai-compatible/index.js';
 import type { Backend, BackendCapabilities, BackendStatus, CallContext, Locality } from './types.js';
 
 export interface PoolDeps {
@@ -72,7 +74,8 @@ export class PoolBackend implements Backend {
   constructor(config: PoolConfig, deps: PoolDeps) {
     this.name = config.name;
     this.locality = config.locality;
-    this.log = deps.logger.child({ backend: config.name });
+    // createBackend already binds `backend`: binding it again would log the key twice.
+    this.log = deps.logger;
     this.now = deps.now ?? Date.now;
     this.leastBusy = config.strategy === 'least-busy';
     this.healthPath = config.healthCheck.path;
@@ -92,7 +95,7 @@ export class PoolBackend implements Backend {
           connections: config.connections,
           locality: config.locality,
         },
-        { logger: deps.logger },
+        { logger: this.log.child({ member: name }) },
       );
       return {
         backend,
@@ -160,7 +163,7 @@ export class PoolBackend implements Backend {
   async streamChatCompletion(req: ChatCompletionRequest, ctx: CallContext): Promise<AsyncIterable<ChatCompletionChunk>> {
     const m = this.pick();
     const inner = await this.track(m, m.backend.streamChatCompletion(req, ctx), ctx, true);
-    return new TrackedStream(inner, m, ctx, this.settle);
+    return this.tracked(inner, m, ctx);
   }
 
   async completion(req: CompletionRequest, ctx: CallContext): Promise<Completion> {
@@ -171,7 +174,7 @@ export class PoolBackend implements Backend {
   async streamCompletion(req: CompletionRequest, ctx: CallContext): Promise<AsyncIterable<CompletionChunk>> {
     const m = this.pick();
     const inner = await this.track(m, m.backend.streamCompletion(req, ctx), ctx, true);
-    return new TrackedStream(inner, m, ctx, this.settle);
+    return this.tracked(inner, m, ctx);
   }
 
   async embeddings(req: EmbeddingsRequest, ctx: CallContext): Promise<EmbeddingsResponse> {
@@ -198,6 +201,14 @@ export class PoolBackend implements Backend {
     return result;
   }
 
+  /**
+   * Keeps the member's in-flight count until the stream ends, and feeds its outcome to ejection.
+   * A consumer that walks away after an abort without calling return() still releases the member.
+   */
+  private tracked<T>(inner: AsyncIterable<T>, m: Member, ctx: CallContext): AsyncIterable<T> {
+    return endOnce(inner, (end: StreamEnd) => this.settle(m, end.kind === 'done' ? undefined : end.kind === 'error' ? end.error : null, ctx), ctx.signal);
+  }
+
   /** Ends one call on `m`: `err` undefined = success, null = ended without a verdict (early return()). */
   private readonly settle = (m: Member, err: unknown, ctx: CallContext): void => {
     m.inFlight--;
@@ -208,7 +219,7 @@ export class PoolBackend implements Backend {
       return;
     }
     m.consecutiveErrors++;
-    m.lastError = err instanceof Error ? err.message : String(err);
+    m.lastError = errorMessage(err);
     const now = this.now();
     if (m.consecutiveErrors >= this.errorThreshold && !(m.ejected && now < m.ejectedUntil)) this.eject(m, now);
   };
@@ -235,7 +246,7 @@ export class PoolBackend implements Backend {
 
   private pick(): Member {
     if (this.closed) {
-      throw new GatewayError({ status: 503, code: 'backend_closed', message: `Backend '${this.name}' is shutting down.`, retryable: true });
+      throw errors.backendClosed(this.name);
     }
     const now = this.now();
     const members = this.members;
@@ -281,12 +292,8 @@ export class PoolBackend implements Backend {
     let soonest = Number.POSITIVE_INFINITY;
     for (const m of this.members) if (m.ejected && !m.healthDown && m.ejectedUntil < soonest) soonest = m.ejectedUntil;
     const waitMs = Number.isFinite(soonest) ? soonest - now : this.healthIntervalMs;
-    return new GatewayError({
-      status: 503,
-      code: 'no_healthy_upstream',
-      message: `No healthy upstream in pool '${this.name}': ${this.members.map((m) => `${m.name} ${this.describe(m, now)}`).join('; ')}.`,
+    return gatewayError('no_healthy_upstream', `No healthy upstream in pool '${this.name}': ${this.members.map((m) => `${m.name} ${this.describe(m, now)}`).join('; ')}.`, {
       retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
-      retryable: true,
     });
   }
 
@@ -319,54 +326,4 @@ function isMemberFailure(err: unknown, ctx: CallContext): boolean {
   if (!(err instanceof GatewayError)) return true;
   if (err.code === 'client_closed_request' || err.code === 'backend_closed') return false;
   return err.retryable || err.status >= 500;
-}
-
-/** Keeps the member's in-flight count until the stream ends, and feeds its outcome to ejection. */
-class TrackedStream<T> implements AsyncIterableIterator<T> {
-  private readonly inner: AsyncIterator<T>;
-  private ended = false;
-
-  constructor(
-    source: AsyncIterable<T>,
-    private readonly member: Member,
-    private readonly ctx: CallContext,
-    private readonly settle: (m: Member, err: unknown, ctx: CallContext) => void,
-  ) {
-    this.inner = source[Symbol.asyncIterator]();
-    // A consumer that walks away after an abort without calling return() must not leave the
-    // member looking busy forever.
-    if (ctx.signal.aborted) this.end(null);
-    else ctx.signal.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  private readonly onAbort = (): void => this.end(null);
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<T>> {
-    let r: IteratorResult<T>;
-    try {
-      r = await this.inner.next();
-    } catch (err) {
-      this.end(err);
-      throw err;
-    }
-    if (r.done) this.end(undefined);
-    return r;
-  }
-
-  async return(value?: unknown): Promise<IteratorResult<T>> {
-    this.end(null);
-    if (this.inner.return !== undefined) return this.inner.return(value);
-    return { done: true, value: undefined };
-  }
-
-  private end(err: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
-    this.settle(this.member, err, this.ctx);
-  }
 }

@@ -24,20 +24,22 @@ export function keysCommand(): Command {
   common(keys.command('create'))
     .description('create a key, store its hash, and print the key once')
     .requiredOption('-n, --name <name>', 'name shown in logs and the ledger (letters, digits, . _ -)')
+    .option('--admin', 'an admin key: also opens /dashboard and /metrics')
     .option('--json', 'print {name, key, hash} as JSON')
-    .action((opts: { name: string; json?: boolean; config?: string; dataDir?: string }) => {
+    .action((opts: { name: string; json?: boolean; admin?: boolean; config?: string; dataDir?: string }) => {
       if (!/^[A-Za-z0-9._-]+$/.test(opts.name)) {
         console.error('error: --name must use only letters, digits, ".", "_" and "-"');
         process.exit(1);
       }
       const dataDir = dataDirFrom(opts);
       try {
-        const { key, stored } = createKey(dataDir, opts.name);
+        const { key, stored } = createKey(dataDir, opts.name, { admin: opts.admin });
         if (opts.json) console.log(JSON.stringify({ name: stored.name, key, hash: stored.hash }));
         else {
           console.log(key);
           console.error(`\nKey "${stored.name}" created; its hash is in ${keyStorePath(dataDir)}. This is the only time the key is shown.`);
-          console.error(`To put it in sluice.config.json instead: {"auth": {"keys": [{"name": "${stored.name}", "hash": "${stored.hash}"}]}}`);
+          const admin = stored.admin ? ', "admin": true' : '';
+          console.error(`To put it in sluice.config.json instead: {"auth": {"keys": [{"name": "${stored.name}", "hash": "${stored.hash}"${admin}}]}}`);
         }
       } catch (err) {
         console.error(`error: ${(err as Error).message}`);
@@ -51,7 +53,7 @@ export function keysCommand(): Command {
       const dataDir = dataDirFrom(opts);
       const stored = readKeyStore(dataDir);
       if (stored.length === 0) console.log(`no keys in ${keyStorePath(dataDir)}`);
-      for (const k of stored) console.log(`${k.name}\t${k.hash.slice(0, 19)}…\t${k.createdAt ?? ''}`);
+      for (const k of stored) console.log(`${k.name}\t${k.hash.slice(0, 19)}…\t${k.createdAt ?? ''}${k.admin ? '\tadmin' : ''}`);
     });
 
   common(keys.command('revoke'))

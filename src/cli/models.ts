@@ -9,6 +9,8 @@ import { defaultModelsDir, listCachedModels } from '../models/cache.js';
 import { ensureModel, type ProgressFn } from '../models/download.js';
 import { isRemote, parseModelSource } from '../models/source.js';
 import { formatBytes, progressStep, progressText } from '../models/format.js';
+import { envFlag } from '../util/env.js';
+import { errorMessage } from '../util/errors.js';
 
 interface PullOptions {
   sha256?: string;
@@ -33,7 +35,7 @@ export function modelsCommand(): Command {
       try {
         await pull(source, opts);
       } catch (err) {
-        console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+        console.error(`error: ${errorMessage(err)}`);
         process.exitCode = 1;
       }
     });
@@ -47,7 +49,7 @@ export function modelsCommand(): Command {
       try {
         await list(opts);
       } catch (err) {
-        console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+        console.error(`error: ${errorMessage(err)}`);
         process.exitCode = 1;
       }
     });
@@ -58,11 +60,24 @@ export function modelsCommand(): Command {
 async function pull(ref: string, opts: PullOptions): Promise<void> {
   if (opts.sha256 !== undefined && !/^[a-fA-F0-9]{64}$/.test(opts.sha256)) throw new Error('--sha256 must be 64 hex characters');
   const modelsDir = opts.modelsDir ? defaultModelsDir({ SLUICE_MODELS_DIR: opts.modelsDir }) : defaultModelsDir();
-  const source = parseModelSource(ref);
+  const source = parseModelSource(ref, { hfEndpoint: process.env.SLUICE_HF_ENDPOINT });
   if (!isRemote(source)) {
     const { path } = await ensureModel(source, { modelsDir });
     console.error(`${path} is a local file: nothing to download. Use it directly as "model" in sluice.config.json or SLUICE_MODEL.`);
     console.log(path);
+    return;
+  }
+
+  if (envFlag(process.env.SLUICE_OFFLINE)) {
+    // Offline means no download, also when asked for one: a cached copy is fine, nothing else is.
+    let cached;
+    try {
+      cached = await ensureModel(source, { modelsDir, sha256: opts.sha256, offline: true });
+    } catch {
+      throw new Error(`SLUICE_OFFLINE=${process.env.SLUICE_OFFLINE} forbids downloads, and ${source.raw} is not in the model cache (${modelsDir}). Unset SLUICE_OFFLINE to pull it.`);
+    }
+    console.error(`already cached: ${cached.path}`);
+    console.log(cached.path);
     return;
   }
 

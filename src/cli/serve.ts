@@ -49,12 +49,21 @@ export function serveCommand(): Command {
         console.error(err.message);
         process.exit(1);
       }
-      const { config, file, envApplied } = loaded;
+      const { config, file, envApplied, warnings } = loaded;
       const logger = createLogger(config.log.level, config.log.pretty);
       logger.info({ config: file ?? 'defaults', env: envApplied.length ? envApplied : undefined }, 'starting sluice');
+      for (const warning of warnings) logger.warn({ config: file ?? 'defaults' }, `config: ${warning}`);
       if (!config.auth.enabled) logger.warn('AUTH IS DISABLED (auth.enabled=false / SLUICE_AUTH=off): anyone who can reach this port can use it. For local development only.');
 
-      const gateway = await Gateway.create({ config, logger });
+      let gateway: Gateway;
+      try {
+        gateway = await Gateway.create({ config, logger });
+      } catch (err) {
+        // A config that validates but cannot work with these backends (e.g. routing names an unknown model).
+        if (!(err instanceof ConfigError)) throw err;
+        console.error(err.message);
+        process.exit(1);
+      }
       if (gateway.firstRunKey) {
         logger.warn(
           { keyFile: gateway.firstRunKey.path },

@@ -34,6 +34,8 @@ export interface LoadedConfig {
   file: string | null;
   /** Environment variables that changed the configuration. */
   envApplied: string[];
+  /** Valid, but probably not what was meant (`config check` and `serve` print them): see configWarnings. */
+  warnings: string[];
 }
 
 export interface LoadOptions {
@@ -176,5 +178,40 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(source, formatZodError(parsed.error));
-  return { config: parsed.data, file, envApplied };
+  return { config: parsed.data, file, envApplied, warnings: configWarnings(parsed.data, env) };
+}
+
+/**
+ * What a valid configuration may still get wrong, one `path: reason` line each:
+ * - two backends declaring the same public model id: the first one answers it, the other never
+ *   does for that id (the router gives each id to the first backend that declares it);
+ * - an `apiKeyEnv` whose variable is not set: requests to that upstream go without a key.
+ */
+export function configWarnings(config: SluiceConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const warnings: string[] = [];
+  const owner = new Map<string, number>();
+  config.backends.forEach((b, i) => {
+    for (const id of Object.keys(b.models ?? { [b.name]: b.name })) {
+      const first = owner.get(id);
+      if (first === undefined) {
+        owner.set(id, i);
+        continue;
+      }
+      const winner = config.backends[first]!;
+      warnings.push(`backends[${i}].models: "${id}" is also declared by backends[${first}] (${winner.name}); ${winner.name} answers it, ${b.name} never does for that id`);
+    }
+  });
+  const unset = (name: string | undefined) => name !== undefined && !env[name];
+  config.backends.forEach((b, i) => {
+    if (b.kind === 'local') return;
+    if (b.kind === 'pool') {
+      b.members.forEach((m, j) => {
+        const name = m.apiKeyEnv ?? b.apiKeyEnv;
+        if (unset(name)) warnings.push(`backends[${i}].members[${j}]${m.apiKeyEnv ? '.apiKeyEnv' : ' (pool apiKeyEnv)'}: ${name} is not set in the environment; requests to ${m.baseUrl} go without an API key`);
+      });
+      return;
+    }
+    if (unset(b.apiKeyEnv)) warnings.push(`backends[${i}].apiKeyEnv: ${b.apiKeyEnv} is not set in the environment; requests to ${b.name} (${b.baseUrl}) go without an API key`);
+  });
+  return warnings;
 }

@@ -4,6 +4,9 @@
  * as `path: reason` (see ./format-error.ts).
  */
 import { z } from 'zod';
+import { routingSchema } from '../router/config.js';
+import { distillSchema } from '../distill/config.js';
+import { ENTITY_TYPES } from '../privacy/types.js';
 
 const url = (what = 'must be a URL') =>
   z.string({ error: what }).refine((s) => {
@@ -133,6 +136,8 @@ export const localSchema = z.strictObject({
   /** Default cap on generated tokens when the request sets none. */
   maxTokens: positiveInt.default(512),
   embeddings: z.boolean().default(true),
+  /** Inputs one /v1/embeddings request may carry (each is embedded in turn; beyond: 400 too_many_inputs). */
+  maxEmbeddingInputs: positiveInt.default(256),
 });
 
 export const backendSchema = z.discriminatedUnion('kind', [localSchema, openAICompatibleSchema, poolSchema], {
@@ -144,7 +149,138 @@ export const keySchema = z.strictObject({
   name,
   /** `sha256:<hex>` of the key, as printed by `sluice keys create`. */
   hash: z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be "sha256:" followed by 64 lowercase hex characters'),
+  /** Admin keys also open /dashboard and /metrics (see isAdmin in src/keys/store.ts). */
+  admin: z.boolean().optional(),
 });
+
+/** Task APIs and batch jobs (/v1/tasks/*, `sluice run`). */
+export const tasksSchema = z
+  .strictObject({
+    /** Model the tasks ask; default: the first local backend's first model, else the first model served. */
+    model: z.string().min(1).optional(),
+    /** Model an extraction escalates to when the task model's output stays invalid; default: the first remote backend's first model. `false`: never escalate. */
+    escalationModel: z.union([z.string().min(1), z.literal(false)]).optional(),
+    /** Model whose /v1/embeddings clustering uses; default: none, the built-in lexical embedder (TF-IDF + SVD). */
+    embeddingModel: z.string().min(1).optional(),
+    /** What the same work would have cost on this cloud model (batch summaries); default: ledger.baselineModel, else gpt-4o-mini. */
+    baselineModel: z.string().min(1).optional(),
+    /** Input tokens per chunk for map-reduce summaries (shrunk automatically when a model's context is smaller). */
+    chunkTokens: positiveInt.default(1024),
+    /** Model calls one task request makes at a time (chunks, texts of a batch request, votes). */
+    concurrency: positiveInt.default(4),
+    /** Extraction attempts on the task model before escalating. */
+    localAttempts: positiveInt.default(2),
+    /** Extraction attempts on the escalation model. */
+    escalationAttempts: positiveInt.default(2),
+    /** Zero-shot classification votes when the model returns no log-probabilities (1: no score). */
+    classifySamples: positiveInt.default(3),
+  })
+  .default({ chunkTokens: 1024, concurrency: 4, localAttempts: 2, escalationAttempts: 2, classifySamples: 3 });
+
+const usd = z.number({ error: 'must be a number (USD)' }).min(0, 'must be 0 or more');
+
+/** USD per million tokens, as providers list them. */
+const modelPriceSchema = z.strictObject({ input: usd, output: usd });
+
+export const ledgerSchema = z
+  .strictObject({
+    /** One record per API request in a database (SQLite in dataDir, or PostgreSQL). */
+    enabled: z.boolean().default(true),
+    /** postgres:// URL; SLUICE_DATABASE_URL overrides it. Unset: SQLite at `file`. */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//i, 'must be a postgres:// or postgresql:// URL').optional(),
+    /** SQLite file; default `<dataDir>/ledger.sqlite`. */
+    file: z.string().optional(),
+    /** What the same tokens would have cost on the cloud alone (the report's baseline). */
+    baselineModel: z.string().min(1).default('gpt-4o'),
+    baselineEmbeddingModel: z.string().min(1).default('text-embedding-3-small'),
+    /** Model -> price, added to or replacing the shipped table (src/ledger/prices.ts). */
+    prices: z.record(z.string().min(1), modelPriceSchema).default({}),
+    /** Cost of the machine that runs local models: `hourlyUsd`, or amortisation plus power. */
+    localCost: z
+      .strictObject({
+        hourlyUsd: usd.optional(),
+        hardwareUsd: usd.default(2_000),
+        amortizationMonths: positiveInt.default(36),
+        watts: usd.default(120),
+        electricityUsdPerKwh: usd.default(0.15),
+      })
+      .default({ hardwareUsd: 2_000, amortizationMonths: 36, watts: 120, electricityUsdPerKwh: 0.15 }),
+    /** Hourly cost of one local backend's host, when it differs from `localCost`. */
+    backendHourlyUsd: z.record(z.string(), usd).default({}),
+    /** Records are written in batches at this interval (at most 1 s: the report's freshness promise). */
+    flushIntervalMs: positiveInt.max(1_000, 'must be at most 1000 (records are promised within a second)').default(500),
+    /** Records held in memory while the database is unreachable; beyond, new records are dropped and counted. */
+    bufferSize: positiveInt.default(100_000),
+    batchSize: positiveInt.default(2_000),
+  })
+  .default({
+    enabled: true,
+    baselineModel: 'gpt-4o',
+    baselineEmbeddingModel: 'text-embedding-3-small',
+    prices: {},
+    localCost: { hardwareUsd: 2_000, amortizationMonths: 36, watts: 120, electricityUsdPerKwh: 0.15 },
+    backendHourlyUsd: {},
+    flushIntervalMs: 500,
+    bufferSize: 100_000,
+    batchSize: 2_000,
+  });
+
+export const keyLimitsSchema = z.strictObject({
+  /** Cloud spend allowed per UTC calendar month. */
+  monthlyCloudUsd: usd.optional(),
+  /** Past the cap: keep the key's requests on local backends, or refuse them (429 budget_exceeded). */
+  onExceeded: z.enum(['local', 'reject']).default('local'),
+  requestsPerMinute: positiveInt.optional(),
+  tokensPerMinute: positiveInt.optional(),
+});
+
+/** Per API key limits (src/ledger/budgets.ts). */
+export const budgetsSchema = z
+  .strictObject({
+    /** Limits of every key that has no entry of its own. */
+    default: keyLimitsSchema.optional(),
+    keys: z.record(name, keyLimitsSchema).default({}),
+  })
+  .default({ keys: {} });
+
+export const metricsSchema = z
+  .strictObject({
+    /** GET /metrics (Prometheus) and the /dashboard page. */
+    enabled: z.boolean().default(true),
+    /** `admin`: /metrics needs an admin key (Prometheus sends it as a bearer token); `none`: open to whoever reaches the port. */
+    auth: z.enum(['admin', 'none']).default('admin'),
+  })
+  .default({ enabled: true, auth: 'admin' });
+
+const entityType = z.enum(ENTITY_TYPES, { error: `must be one of ${ENTITY_TYPES.join(', ')}` });
+const protectionMode = z.enum(['mask', 'pseudonymise', 'pseudonymize', 'hash', 'block', 'allow'], { error: 'must be one of mask, pseudonymise, hash, block, allow' });
+const privacyPolicySchema = z.strictObject({
+  /** Mode per entity type, e.g. { PERSON: pseudonymise, DATE_TIME: allow }. */
+  modes: z.partialRecord(entityType, protectionMode).default({}),
+  /** Types that must never leave the machine: requests with them go to a local backend or get 403 pii_blocked. */
+  never_leave: z.array(entityType).default([]),
+});
+
+/** The privacy guard (src/privacy/): applied to everything sent to `remote` backends. */
+export const privacySchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Mode of every type without its own entry in `modes`. */
+    defaultMode: protectionMode.default('mask'),
+    modes: privacyPolicySchema.shape.modes,
+    never_leave: privacyPolicySchema.shape.never_leave,
+    /** Findings scored below this (0..1) are ignored. */
+    minScore: z.number({ error: 'must be a number' }).min(0).max(1).default(0.5),
+    /** Time a request's scan may take, per 100 KB of text (at least this); beyond it the request fails closed (503). */
+    timeBudgetMs: positiveInt.default(1000),
+    /** Environment variable with the key for `hash` and `pseudonymise` (stable fakes across restarts); unset: random per process. */
+    secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    /** Policies per API key name. */
+    keys: z.record(name, privacyPolicySchema).default({}),
+    /** Policies per model alias (the `model` the client asked for). */
+    aliases: z.record(z.string().min(1), privacyPolicySchema).default({}),
+  })
+  .prefault({});
 
 export const configSchema = z
   .strictObject({
@@ -165,8 +301,12 @@ export const configSchema = z
         /** Turning auth off is for local development only and is logged loudly at start. */
         enabled: z.boolean().default(true),
         keys: z.array(keySchema).default([]),
+        /** Failed authentications from one client address within windowMs; beyond, 429 auth_throttled until the window ends. */
+        throttle: z
+          .strictObject({ maxFailures: positiveInt.default(20), windowMs: positiveInt.default(60_000) })
+          .default({ maxFailures: 20, windowMs: 60_000 }),
       })
-      .default({ enabled: true, keys: [] }),
+      .default({ enabled: true, keys: [], throttle: { maxFailures: 20, windowMs: 60_000 } }),
     /** Where sluice keeps its state (key store, model cache). */
     dataDir: z.string().default('.sluice'),
     /** Where downloaded models are cached; default `<dataDir>/models`. */
@@ -178,6 +318,15 @@ export const configSchema = z
       })
       .default({ level: 'info' }),
     backends: z.array(backendSchema).default([]),
+    ledger: ledgerSchema,
+    budgets: budgetsSchema,
+    metrics: metricsSchema,
+    tasks: tasksSchema,
+    privacy: privacySchema,
+    /** Local/cloud routing: `auto`, aliases, policies (src/router/config.ts). */
+    routing: routingSchema,
+    /** Student classifiers served by name, and capture of cloud answers (src/distill/config.ts). */
+    distill: distillSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -201,3 +350,6 @@ export type OpenAICompatibleConfig = z.output<typeof openAICompatibleSchema>;
 export type PoolConfig = z.output<typeof poolSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type BreakerConfig = z.output<typeof breakerSchema>;
+export type LedgerConfig = z.output<typeof ledgerSchema>;
+export type BudgetsConfig = z.output<typeof budgetsSchema>;
+export type TasksConfig = z.output<typeof tasksSchema>;

@@ -16,6 +16,8 @@ export class CircuitBreaker {
   constructor(
     private readonly config: BreakerConfig,
     private readonly now: () => number = Date.now,
+    /** Told when the circuit opens (also again after a failed trial) and when it closes: for the log. */
+    private readonly onChange?: (change: 'opened' | 'reopened' | 'closed') => void,
   ) {}
 
   get state(): BreakerState {
@@ -34,8 +36,11 @@ export class CircuitBreaker {
 
   onSuccess(): void {
     this.failures = 0;
-    this.opened = false;
     this.trialInFlight = false;
+    if (this.opened) {
+      this.opened = false;
+      this.onChange?.('closed');
+    }
   }
 
   onFailure(): void {
@@ -43,11 +48,13 @@ export class CircuitBreaker {
     if (this.opened) {
       // The half-open trial failed: wait a full cooldown again.
       this.openedAt = this.now();
+      this.onChange?.('reopened');
       return;
     }
     if (++this.failures >= this.config.failureThreshold) {
       this.opened = true;
       this.openedAt = this.now();
+      this.onChange?.('opened');
     }
   }
 

@@ -39,6 +39,18 @@ export class DispatchError extends GatewayError {
   }
 }
 
+export interface AnswerInfo {
+  endpoint: Endpoint;
+  /** The client's body (its `model` is the alias asked for). */
+  body: { model: string };
+  /** What the backend was sent (privacy-guarded). */
+  sentBody: unknown;
+  /** The backend's answer (an object, or a stream for streamed requests). */
+  answer: unknown;
+  backend: Backend;
+  ctx: CallContext;
+}
+
 interface BackendPolicy {
   retry: RetryConfig;
   breaker: CircuitBreaker;
@@ -52,6 +64,13 @@ export interface DispatcherOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   now?: () => number;
   random?: () => number;
+  /**
+   * Told of every answer a backend gave, with the body it was sent (after the privacy guard) and
+   * the client's body: distillation captures cloud answers here. Must be cheap and never throw.
+   */
+  onAnswer?: (answer: AnswerInfo) => void;
+  /** Told when a backend's circuit opens or closes (the gateway logs it). */
+  onCircuitChange?: (backend: Backend, change: 'opened' | 'reopened' | 'closed', config: BackendConfig['breaker']) => void;
 }
 
 export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -91,14 +110,18 @@ export class Dispatcher {
   private readonly policies = new Map<Backend, BackendPolicy>();
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly random: () => number;
+  private readonly onAnswer: ((answer: AnswerInfo) => void) | undefined;
 
   constructor(options: DispatcherOptions) {
     this.router = options.router;
     this.guard = options.guard;
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
+    this.onAnswer = options.onAnswer;
     for (const { backend, config } of options.backends) {
-      this.policies.set(backend, { retry: config.retry, breaker: new CircuitBreaker(config.breaker, options.now) });
+      const onChange = options.onCircuitChange;
+      const notify = onChange && ((change: 'opened' | 'reopened' | 'closed') => onChange(backend, change, config.breaker));
+      this.policies.set(backend, { retry: config.retry, breaker: new CircuitBreaker(config.breaker, options.now, notify) });
     }
   }
 
@@ -135,7 +158,7 @@ export class Dispatcher {
         continue;
       }
       lastBackend = backend;
-      const targetBody = target.upstreamModel === body.model ? body : { ...body, model: target.upstreamModel };
+      const targetBody = target.upstreamModel === body.model && !target.extra ? body : { ...body, ...target.extra, model: target.upstreamModel };
       const maxAttempts = 1 + policy.retry.attempts;
 
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
@@ -158,8 +181,17 @@ export class Dispatcher {
           throw new DispatchError(refused, backend, attempts, tried, plan);
         }
         try {
-          const value = await invoke(backend, protectedBody, ctx);
+          const answer = await invoke(backend, protectedBody, ctx);
+          // A cascade target inspects its answer and may reject it (a retryable fallbackOnly error): the plan goes on.
+          const value = target.accept ? ((await target.accept(answer, ctx)) as R) : answer;
           policy.breaker.onSuccess();
+          if (this.onAnswer) {
+            try {
+              this.onAnswer({ endpoint, body, sentBody: protectedBody, answer: value, backend, ctx });
+            } catch {
+              // An observer must never fail the request it observes.
+            }
+          }
           return { value, backend, restorer, attempts, fallbackFrom: tried, plan };
         } catch (raw) {
           const err = ctx.signal.aborted ? abortError() : toGatewayError(raw);

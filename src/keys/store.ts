@@ -13,6 +13,8 @@ export interface StoredKey {
   name: string;
   hash: string;
   createdAt?: string;
+  /** Admin keys also open the operator pages (/dashboard, /metrics): see isAdmin(). */
+  admin?: boolean;
 }
 
 export function hashKey(key: string): string {
@@ -48,11 +50,11 @@ function writeKeyStore(dataDir: string, keys: StoredKey[]): void {
 }
 
 /** Creates a key, stores its hash, and returns the key (the only time it exists in clear). */
-export function createKey(dataDir: string, name: string): { key: string; stored: StoredKey } {
+export function createKey(dataDir: string, name: string, options: { admin?: boolean } = {}): { key: string; stored: StoredKey } {
   const keys = readKeyStore(dataDir);
   if (keys.some((k) => k.name === name)) throw new Error(`a key named "${name}" already exists in ${keyStorePath(dataDir)}`);
   const key = generateKey();
-  const stored = { name, hash: hashKey(key), createdAt: new Date().toISOString() };
+  const stored: StoredKey = { name, hash: hashKey(key), createdAt: new Date().toISOString(), ...(options.admin ? { admin: true } : {}) };
   writeKeyStore(dataDir, [...keys, stored]);
   return { key, stored };
 }
@@ -70,7 +72,8 @@ export function revokeKey(dataDir: string, name: string): boolean {
  * and leave it in a 0600 file next to the store (the operator is told to move it somewhere safe).
  */
 export function ensureInitialKey(dataDir: string): { key: string; path: string } {
-  const { key } = createKey(dataDir, 'default');
+  // The operator's own first key: admin, so the dashboard works out of the box.
+  const { key } = createKey(dataDir, 'default', { admin: true });
   const path = initialKeyPath(dataDir);
   writeFileSync(path, key + '\n', { mode: 0o600 });
   chmodSync(path, 0o600);
@@ -84,16 +87,26 @@ const VERIFIED_CACHE_SIZE = 1024;
 export class KeyRing {
   private readonly byHash = new Map<string, string>();
   private readonly verified = new Map<string, string>();
+  private readonly admins = new Set<string>();
 
-  constructor(keys: ReadonlyArray<{ name: string; hash: string }>) {
+  constructor(keys: ReadonlyArray<{ name: string; hash: string; admin?: boolean }>) {
     this.replace(keys);
   }
 
   /** Swaps in a new set of keys (the key store changed); revoked keys stop working at once. */
-  replace(keys: ReadonlyArray<{ name: string; hash: string }>): void {
+  replace(keys: ReadonlyArray<{ name: string; hash: string; admin?: boolean }>): void {
     this.byHash.clear();
     this.verified.clear();
-    for (const k of keys) this.byHash.set(k.hash, k.name);
+    this.admins.clear();
+    for (const k of keys) {
+      this.byHash.set(k.hash, k.name);
+      if (k.admin === true) this.admins.add(k.name);
+    }
+  }
+
+  /** Whether the named key is an admin key (`admin: true` in the key store or in config `auth.keys`). */
+  isAdmin(keyName: string): boolean {
+    return this.admins.has(keyName);
   }
 
   get size(): number {
@@ -115,10 +128,19 @@ export class KeyRing {
 }
 
 /**
+ * The one admin check for operator pages (/dashboard, /metrics, admin views): with auth disabled
+ * (local development) everyone is admin, as everyone can already use the API.
+ */
+export function isAdmin(ring: KeyRing | null, keyName: string | undefined): boolean {
+  if (ring === null) return true;
+  return keyName !== undefined && ring.isAdmin(keyName);
+}
+
+/**
  * Keeps `ring` in step with the key store file, so `sluice keys create/revoke` take effect without a
  * restart. Polling (not fs.watch): the store is replaced by rename, which inotify watchers lose.
  */
-export function watchKeyStore(dataDir: string, ring: KeyRing, configured: ReadonlyArray<{ name: string; hash: string }>, onError: (err: Error) => void): () => void {
+export function watchKeyStore(dataDir: string, ring: KeyRing, configured: ReadonlyArray<{ name: string; hash: string; admin?: boolean }>, onError: (err: Error) => void): () => void {
   const path = keyStorePath(dataDir);
   const reload = () => {
     try {

@@ -45,6 +45,8 @@ export interface UsageEvent {
   piiTypes: string[];
   /** The task API that made the request (`summarize`, `extract`, ...), null for plain API calls. */
   task: string | null;
+  /** The client's address (the socket's peer); optional: events built outside the HTTP layer have none. */
+  clientAddress?: string | null;
 }
 
 export type UsageListener = (event: UsageEvent) => void;

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { cachePaths, ensureDir, fileSize, hashInto, META_SUFFIX, readMeta, sha256File, writeMeta } from './cache.js';
 import { isRemote, parseModelSource, type ModelSource, type RemoteModelSource } from './source.js';
+import { errorMessage } from '../util/errors.js';
 
 export type ProgressFn = (received: number, total: number | undefined) => void;
 
@@ -360,7 +361,7 @@ export async function ensureModel(ref: string | ModelSource, options: EnsureMode
     return { path: file, source, downloaded: true };
   } catch (err) {
     if (options.signal?.aborted) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     const mismatch = err instanceof DownloadError && /sha256 mismatch/.test(reason);
     throw new ModelUnavailableError(source.raw, mismatch ? reason : `${missing} and the download failed: ${reason}`, {
       cause: err,

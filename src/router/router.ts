@@ -15,6 +15,15 @@ export interface RouteTarget {
   backend: Backend;
   /** The model name to send to this backend. */
   upstreamModel: string;
+  /** Fields added to the body sent to this target (a cascade asks the local model for logprobs). */
+  extra?: Record<string, unknown>;
+  /**
+   * Inspects this target's answer before it is returned (a cascade's checks): resolves to the
+   * answer to use, or rejects with a retryable `fallbackOnly` GatewayError to go on to the next
+   * target. Streams are handed over once committed, so a check may buffer one before the client
+   * sees a byte.
+   */
+  accept?: (answer: unknown, ctx: CallContext) => Promise<unknown>;
 }
 
 /** Which side a plan sends the request to first: reported in `x-sluice-route` and the ledger. */

@@ -30,6 +30,8 @@ export class ApiCall implements CallContext {
   piiTypes: string[] | undefined = undefined;
   task: string | null = null;
   remoteForbidden: string | undefined = undefined;
+  /** The client's address (the socket's peer), for the log line and the ledger. */
+  clientAddress: string | null = null;
   private done = false;
 
   constructor(
@@ -104,6 +106,7 @@ export class ApiCall implements CallContext {
       routerScore: this.routerScore,
       piiTypes: this.piiTypes ?? [],
       task: this.task,
+      clientAddress: this.clientAddress,
     };
     this.events.emit(event);
     return event;

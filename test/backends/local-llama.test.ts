@@ -277,9 +277,190 @@ describe('embeddings', () => {
     assert.equal((await first).data.length, 8);
   });
 
+  test('an empty input is a 400, and so are more inputs than maxEmbeddingInputs (issue 12, 6.6)', async () => {
+    for (const input of ['', ['a dog', ''], [[]]] as const) {
+      const err = await rejectsWith(shared.embeddings({ model: 'tiny', input: input as never }, ctx()), { status: 400, code: 'empty_input' });
+      assert.equal(err.param, 'input');
+    }
+    const b = makeBackend({ maxEmbeddingInputs: 3, load: 'lazy' });
+    assert.equal((await b.embeddings({ model: 'tiny', input: ['a', 'b', 'c'] }, ctx())).data.length, 3);
+    const err = await rejectsWith(b.embeddings({ model: 'tiny', input: ['a', 'b', 'c', 'd'] }, ctx()), { status: 400, code: 'too_many_inputs' });
+    assert.match(err.message, /at most 3 inputs/);
+  });
+
   test('disabled embeddings are a 400', async () => {
     const b = makeBackend({ embeddings: false, load: 'lazy' });
     await rejectsWith(b.embeddings({ model: 'tiny', input: 'x' }, ctx()), { status: 400, code: 'unsupported_operation' });
+  });
+});
+
+describe('text completions continue the prompt exactly (issue 12, 6.2)', () => {
+  test('the first token keeps its leading space: echo joins cleanly and a stop with a leading space fires', async () => {
+    const prompt = 'Once upon a';
+    const req = { model: 'tiny', prompt, max_tokens: 12, temperature: 0 };
+    const plain = (await shared.completion(req, ctx())).choices[0]!.text;
+    assert.match(plain, /^\s\S/, `the continuation starts with the space before its first word: ${JSON.stringify(plain)}`);
+    const echoed = (await shared.completion({ ...req, echo: true }, ctx())).choices[0]!.text;
+    assert.equal(echoed, prompt + plain);
+    const firstWord = plain.match(/^\s\S+?(?=[\s,.!?]|$)/)![0];
+    const cut = await shared.completion({ ...req, stop: [firstWord] }, ctx());
+    assert.equal(cut.choices[0]!.text, '');
+    assert.equal(cut.choices[0]!.finish_reason, 'stop');
+    let streamed = '';
+    for await (const c of await shared.streamCompletion(req, ctx())) streamed += c.choices[0]?.text ?? '';
+    assert.equal(streamed, plain);
+  });
+});
+
+describe('logprobs (issue 12, 6.10)', () => {
+  test('chat: one entry per generated token, joined they are the content; top alternatives sorted, the greedy choice first', async () => {
+    const res = await shared.chatCompletion(
+      { model: 'tiny', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 16, temperature: 0, logprobs: true, top_logprobs: 3 },
+      ctx(),
+    );
+    const content = (res.choices[0]!.logprobs as { content: Array<{ token: string; logprob: number; bytes: number[]; top_logprobs: Array<{ token: string; logprob: number }> }> }).content;
+    assert.equal(content.length, res.usage!.completion_tokens);
+    assert.equal(content.map((c) => c.token).join(''), res.choices[0]!.message.content);
+    for (const [i, c] of content.entries()) {
+      assert.ok(c.logprob <= 0 && Number.isFinite(c.logprob));
+      assert.deepEqual(c.bytes, [...Buffer.from(c.token)]);
+      assert.equal(c.top_logprobs.length, 3);
+      assert.ok(c.top_logprobs[0]!.logprob >= c.top_logprobs[1]!.logprob && c.top_logprobs[1]!.logprob >= c.top_logprobs[2]!.logprob);
+      // Greedy: the chosen token is the most likely one.
+      // (The plain template drops the reply's leading whitespace from the first token's text.)
+      assert.equal(i === 0 ? c.top_logprobs[0]!.token.trimStart() : c.top_logprobs[0]!.token, c.token);
+      assert.equal(c.top_logprobs[0]!.logprob, c.logprob);
+    }
+    const none = await shared.chatCompletion({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 }, ctx());
+    assert.equal(none.choices[0]!.logprobs, null);
+  });
+
+  test('text completions: the legacy shape, streamed pieces carry the same tokens as the whole answer', async () => {
+    const req = { model: 'tiny', prompt: 'Once upon a time', max_tokens: 10, temperature: 0, logprobs: 2 };
+    const whole = await shared.completion(req, ctx());
+    const lp = whole.choices[0]!.logprobs as { tokens: string[]; token_logprobs: number[]; top_logprobs: Array<Record<string, number>>; text_offset: number[] };
+    assert.equal(lp.tokens.join(''), whole.choices[0]!.text);
+    assert.equal(lp.tokens.length, 10);
+    assert.equal(lp.token_logprobs.length, 10);
+    assert.ok(lp.top_logprobs.every((t) => Object.keys(t).length >= 1 && Object.keys(t).length <= 2));
+    assert.deepEqual(lp.text_offset, lp.tokens.map((_, i) => lp.tokens.slice(0, i).join('').length));
+    const streamedTokens: string[] = [];
+    for await (const c of await shared.streamCompletion(req, ctx())) {
+      const l = c.choices[0]?.logprobs as { tokens: string[] } | null | undefined;
+      if (l) streamedTokens.push(...l.tokens);
+    }
+    assert.deepEqual(streamedTokens, lp.tokens);
+  });
+
+  test('top_logprobs without logprobs is a 400', async () => {
+    await rejectsWith(shared.chatCompletion({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], top_logprobs: 2 }, ctx()), { status: 400, code: 'invalid_request_body' });
+  });
+});
+
+describe('parameters the local model cannot honour are refused, not ignored (issue 12, 6.10)', () => {
+  for (const [endpoint, extra, param] of [
+    ['chat', { n: 2 }, 'n'],
+    ['chat', { logit_bias: { '50': 10 } }, 'logit_bias'],
+    ['chat', { functions: [{ name: 'f' }] }, 'functions'],
+    ['chat', { modalities: ['text', 'audio'] }, 'modalities'],
+    ['completions', { suffix: ' the end.' }, 'suffix'],
+    ['completions', { best_of: 3 }, 'best_of'],
+  ] as const) {
+    test(`${endpoint}: ${param}`, async () => {
+      const call =
+        endpoint === 'chat'
+          ? shared.chatCompletion({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], ...extra } as never, ctx())
+          : shared.completion({ model: 'tiny', prompt: 'Hi', ...extra } as never, ctx());
+      const err = await rejectsWith(call, { status: 400, code: 'unsupported_parameter' });
+      assert.equal(err.param, param);
+    });
+  }
+
+  test('completions: several prompts are refused, token ids are taken', async () => {
+    const err = await rejectsWith(shared.completion({ model: 'tiny', prompt: ['one', 'two'] } as never, ctx()), { status: 400, code: 'unsupported_prompt' });
+    assert.equal(err.param, 'prompt');
+    const ids = model.tokenize('Once upon a time');
+    const byIds = await shared.completion({ model: 'tiny', prompt: ids as never, max_tokens: 5, temperature: 0 }, ctx());
+    const byText = await shared.completion({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 5, temperature: 0 }, ctx());
+    assert.equal(byIds.choices[0]!.text, byText.choices[0]!.text);
+    assert.equal(byIds.usage!.prompt_tokens, byText.usage!.prompt_tokens);
+    await rejectsWith(shared.completion({ model: 'tiny', prompt: [1, 99_999_999] as never }, ctx()), { status: 400, code: 'invalid_token' });
+  });
+});
+
+describe('big prompts (issue 12, 6.1)', () => {
+  test('a prompt that cannot fit is refused before it is tokenised; one near the bound is tokenised only up to the context', async () => {
+    let tokenizedChars = 0;
+    const original = LlamaModelClass.prototype.tokenize;
+    LlamaModelClass.prototype.tokenize = function (this: LlamaModel, text: string, ...rest: unknown[]) {
+      tokenizedChars += typeof text === 'string' ? text.length : 0;
+      return (original as (...a: unknown[]) => ReturnType<LlamaModel['tokenize']>).call(this, text, ...rest);
+    } as LlamaModel['tokenize'];
+    try {
+      const huge = 'Once upon a time there was a cat. '.repeat(116_000); // ~3.96 MB
+      let err = await rejectsWith(shared.chatCompletion({ model: 'tiny', messages: [{ role: 'user', content: huge }] }, ctx()), { status: 400, code: 'context_length_exceeded' });
+      assert.match(err.message, /at least \d+ tokens/);
+      err = await rejectsWith(shared.completion({ model: 'tiny', prompt: huge }, ctx()), { status: 400, code: 'context_length_exceeded' });
+      assert.equal(tokenizedChars, 0, 'nothing was tokenised');
+      // Under the cheap bound but far over the context: tokenised slice by slice until past it.
+      const big = 'the cat sat. '.repeat(2_000);
+      err = await rejectsWith(shared.completion({ model: 'tiny', prompt: big }, ctx()), { status: 400, code: 'context_length_exceeded' });
+      assert.ok(tokenizedChars < big.length, `${tokenizedChars} of ${big.length} characters tokenised`);
+    } finally {
+      LlamaModelClass.prototype.tokenize = original;
+    }
+  });
+});
+
+describe('usage of requests that end early (issue 12, 6.3)', () => {
+  test('an aborted stream reports the prompt and the tokens generated so far', async () => {
+    const reports: Array<[number, number]> = [];
+    const ac = new AbortController();
+    const c: CallContext = { ...ctx(ac.signal), reportUsage: (p, n) => reports.push([p, n]) };
+    const stream = await shared.streamCompletion({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 400, temperature: 0 }, c);
+    let pieces = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of stream) {
+          if (chunk.choices[0]?.text) pieces++;
+          if (pieces === 5) ac.abort();
+        }
+      })(),
+      (e: unknown) => e instanceof GatewayError && e.status === 499,
+    );
+    const [prompt, completion] = reports.at(-1)!;
+    assert.equal(prompt, model.tokenize('Once upon a time').length + bos());
+    assert.ok(completion >= 5 && completion < 400, `${completion} completion tokens reported`);
+  });
+
+  test('an aborted non-streamed request reports what it consumed', async () => {
+    const reports: Array<[number, number]> = [];
+    const ac = new AbortController();
+    const c: CallContext = { ...ctx(ac.signal), reportUsage: (p, n) => reports.push([p, n]) };
+    const pending = shared.completion({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 480, temperature: 0 }, c);
+    // Started: the prompt is reported as soon as the sequence is taken.
+    for (let i = 0; i < 1000 && reports.length === 0; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(reports.length > 0);
+    ac.abort();
+    await rejectsWith(pending, { status: 499, code: 'client_closed_request' });
+    const [prompt, completion] = reports.at(-1)!;
+    assert.ok(prompt > 0);
+    assert.ok(completion < 480);
+  });
+});
+
+describe('batching (issue 12, 1)', () => {
+  test('four concurrent streams are decoded together: nearly every batch holds all four sequences', async () => {
+    const b = makeBackend({ parallel: 4, contextSize: 256 });
+    await b.whenLoaded();
+    const before = b.batchStats();
+    const req = (seed: number) => ({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 40, temperature: 0.8, seed });
+    const results = await Promise.all([1, 2, 3, 4].map((seed) => b.completion(req(seed), ctx())));
+    const after = b.batchStats();
+    const tokens = results.reduce((n, r) => n + r.usage!.completion_tokens, 0);
+    const batches = after.batches - before.batches;
+    // Prompts go in one batch, then one batch per step; a sequence that stopped early leaves fewer.
+    assert.ok(tokens / batches >= 3.5, `${tokens} tokens in ${batches} batches`);
   });
 });
 
@@ -526,7 +707,8 @@ test('models with a chat template render through their chat wrapper', () => {
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: [{ type: 'text', text: 'Hello' }] },
   ]);
-  const text = model.detokenize(out.tokens, true);
+  assert.ok(typeof out.prompt !== 'string', 'a chat template renders to a LlamaText');
+  const text = model.detokenize(out.prompt.tokenize(model.tokenizer), true);
   assert.ok(text.includes('system\nBe brief.'), text);
   assert.ok(text.includes('user\nHello'), text);
   assert.ok(text.trimEnd().endsWith('assistant'), text);

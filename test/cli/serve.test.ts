@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +52,7 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise
   assert.fail(`timed out waiting for ${what}`);
 }
 
-test('first run: key file, model from SLUICE_MODEL, the README example works, SIGTERM drains a stream', async () => {
+test('first run: key file (an admin key), model from SLUICE_MODEL, the README example works, SIGTERM exits cleanly', async () => {
   const s = await serve({ SLUICE_MODEL: STORIES_260K });
   try {
     await until(async () => ((await fetch(`${s.url}/readyz`)).status === 200 ? true : undefined), 'readyz');
@@ -67,19 +68,88 @@ test('first run: key file, model from SLUICE_MODEL, the README example works, SI
     const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
     assert.ok(body.choices[0]!.message.content.length > 0);
 
-    // A stream in flight when SIGTERM arrives still completes; then the process exits cleanly.
+    // /readyz: states for anyone, the model's path only for an admin key (the first-run key is one).
+    const open = (await (await fetch(`${s.url}/readyz`)).json()) as { backends: { local: Record<string, unknown> } };
+    assert.deepEqual(open.backends.local, { ready: true, circuit: 'closed' });
+    const admin = (await (await fetch(`${s.url}/readyz`, { headers })).json()) as { backends: { local: { detail: string } } };
+    assert.match(admin.backends.local.detail, /stories260K/);
+
+    const exited = once(s.proc, 'exit');
+    s.proc.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0);
+  } finally {
+    s.proc.kill('SIGKILL');
+  }
+});
+
+/** GET/POST on a connection of its own (no keep-alive reuse): what a load balancer's probe does. */
+function freshRequest(url: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: init.method ?? 'GET', agent: false, headers: init.body ? { 'content-type': 'application/json' } : {} }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+test('SIGTERM drains: /readyz answers 503 draining on new connections, new requests get 503, the in-flight stream completes, then exit 0', async () => {
+  // An upstream whose stream stays open until the test releases it: the drain is held by an
+  // event, not by a timing margin.
+  const held: ServerResponse[] = [];
+  const chunk = (content: string, finish: string | null = null) =>
+    `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: finish ? {} : { content }, finish_reason: finish }] })}\n\n`;
+  const upstream = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('first'));
+      held.push(res);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const cwd = mkdtempSync(join(tmpdir(), 'sluice-serve-'));
+  writeFileSync(
+    join(cwd, 'sluice.config.json'),
+    JSON.stringify({
+      auth: { enabled: false },
+      server: { shutdownTimeoutMs: 120_000 },
+      backends: [{ kind: 'openai-compatible', name: 'cloud', baseUrl: `http://127.0.0.1:${(upstream.address() as { port: number }).port}/v1`, models: ['m'] }],
+    }),
+  );
+  // No local backend here: the local-model settings serve() defaults to would be refused.
+  const s = await serve({ SLUICE_THREADS: '', SLUICE_GPU: '' }, cwd);
+  try {
     const stream = await fetch(`${s.url}/v1/chat/completions`, {
       method: 'POST',
-      headers,
-      body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 200, stream: true }),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }),
     });
     assert.equal(stream.status, 200);
     const reader = stream.body!.getReader();
-    const first = await reader.read();
-    assert.ok(!first.done);
+    let text = new TextDecoder().decode((await reader.read()).value);
+    assert.match(text, /first/);
+
     const exited = once(s.proc, 'exit');
     s.proc.kill('SIGTERM');
-    let text = new TextDecoder().decode(first.value);
+    await until(async () => (s.logs().includes('SIGTERM: draining') ? true : undefined), 'the drain log line');
+
+    const ready = await freshRequest(`${s.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal((JSON.parse(ready.body) as { status: string }).status, 'draining');
+    assert.equal(ready.headers.connection, 'close');
+    assert.equal((await freshRequest(`${s.url}/healthz`)).status, 200, 'alive while draining');
+    const refused = await freshRequest(`${s.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(refused.status, 503);
+    const err = JSON.parse(refused.body) as { error: { code: string; type: string } };
+    assert.equal(err.error.code, 'shutting_down');
+    assert.equal(held.length, 1, 'the refused request never reached the upstream');
+
+    // The in-flight stream is still being served; release it and it completes normally.
+    held[0]!.end(chunk('', 'stop') + 'data: [DONE]\n\n');
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -88,13 +158,11 @@ test('first run: key file, model from SLUICE_MODEL, the README example works, SI
     assert.ok(text.endsWith('data: [DONE]\n\n'), 'the in-flight stream finished normally');
     const [code] = await exited;
     assert.equal(code, 0);
-    // Drained, not merely finished before the signal: the stream's request log line comes after it.
-    const logs = s.logs();
-    const drainAt = logs.indexOf('SIGTERM: draining');
-    assert.ok(drainAt > 0);
-    assert.ok(logs.lastIndexOf('"stream":true') > drainAt, 'the stream completed after SIGTERM was received');
+    await assert.rejects(freshRequest(`${s.url}/healthz`), 'closed once drained');
   } finally {
     s.proc.kill('SIGKILL');
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
   }
 });
 

@@ -162,7 +162,7 @@ test('the privacy guard sees every outbound body with its target, and can refuse
 
   const refusing: PrivacyGuard = {
     protect() {
-      throw new GatewayError({ status: 403, code: 'policy_blocked', message: 'card data may not leave' });
+      throw new GatewayError({ status: 403, code: 'remote_forbidden', message: 'card data may not leave' });
     },
   };
   const blocked = setup([remote('a', { models: ['m'] })], [new FakeBackend('a')], { guard: refusing });

@@ -13,7 +13,7 @@ let gw: TestGateway;
 before(async () => {
   gw = await startGateway({
     backends: [
-      { kind: 'local', name: 'local', model: STORIES_260K, threads: 1, gpu: 'off', contextSize: 512, parallel: 2, maxTokens: 24 },
+      { kind: 'local', name: 'local', model: STORIES_260K, threads: 1, gpu: 'off', contextSize: 512, parallel: 2, maxTokens: 24, maxEmbeddingInputs: 8 },
       { kind: 'local', name: 'busy', model: LLAMA_TINY_RANDOM, threads: 1, gpu: 'off', contextSize: 2048, parallel: 2, maxQueue: 1, embeddings: false },
     ],
   });
@@ -25,9 +25,10 @@ after(() => gw.close());
 test('readyz reports the loaded model', async () => {
   const res = await fetch(`${gw.url}/readyz`);
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { backends: { local: { ready: boolean; detail: string } } };
+  // Without an admin key /readyz shows states only; the backend's own status has the detail.
+  const body = (await res.json()) as { backends: { local: { ready: boolean } } };
   assert.equal(body.backends.local.ready, true);
-  assert.match(body.backends.local.detail, /^loaded .*stories260K\.gguf/);
+  assert.match(gw.gateway.backends.find((b) => b.name === 'local')!.status().detail, /^loaded .*stories260K\.gguf/);
 });
 
 test('chat completion from the local model, exact usage, local backend header', async () => {
@@ -123,4 +124,111 @@ test('beyond parallel + queue: 429 queue_full with Retry-After; the admitted one
     assert.equal(r.status, 200);
     assert.ok((await r.text()).endsWith('data: [DONE]\n\n'));
   }
+});
+
+const headers = () => ({ authorization: `Bearer ${gw.key}`, 'content-type': 'application/json' });
+
+/** Polls (bounded, no fixed sleep) for the usage event of a request that ended. */
+async function eventFor(requestId: string) {
+  for (let i = 0; i < 2000; i++) {
+    const e = gw.events.find((x) => x.requestId === requestId);
+    if (e) return e;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`no usage event for ${requestId}`);
+}
+
+test('/v1/completions keeps the first token\'s leading space: " time"-style stops fire, echo joins cleanly (issue 12, 6.2)', async () => {
+  const request = { model: 'local', prompt: 'Once upon a', max_tokens: 8, temperature: 0 };
+  const text = (await gw.client.completions.create(request)).choices[0]!.text;
+  assert.match(text, /^ \S/, JSON.stringify(text));
+  const word = text.split(/(?=[ ,.!?])/)[0]!; // e.g. " time"
+  const cut = await gw.client.completions.create({ ...request, stop: [word] });
+  assert.equal(cut.choices[0]!.text, '');
+  assert.equal(cut.choices[0]!.finish_reason, 'stop');
+  assert.equal((await gw.client.completions.create({ ...request, echo: true })).choices[0]!.text, 'Once upon a' + text);
+});
+
+test('logprobs over HTTP, chat and streamed (issue 12, 6.10)', async () => {
+  const r = await gw.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 2 });
+  const content = r.choices[0]!.logprobs!.content!;
+  assert.equal(content.length, r.usage!.completion_tokens);
+  assert.equal(content.map((c) => c.token).join(''), r.choices[0]!.message.content);
+  assert.ok(content.every((c) => c.top_logprobs.length === 2 && c.logprob <= 0));
+  const stream = await gw.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8, temperature: 0, logprobs: true, stream: true });
+  const streamed: string[] = [];
+  for await (const chunk of stream) for (const c of chunk.choices[0]?.logprobs?.content ?? []) streamed.push(c.token);
+  assert.deepEqual(streamed, content.map((c) => c.token));
+});
+
+test('n > 1 and other fields the local model cannot honour are a 400 naming the field (issue 12, 6.10)', async () => {
+  for (const [path, body, param] of [
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], logit_bias: { '10': 5 } }, 'logit_bias'],
+    ['/v1/completions', { prompt: 'hi', suffix: 'end' }, 'suffix'],
+  ] as const) {
+    const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: headers(), body: JSON.stringify({ model: 'local', ...body }) });
+    assert.equal(res.status, 400);
+    const err = ((await res.json()) as { error: { code: string; param: string } }).error;
+    assert.deepEqual([err.code, err.param], ['unsupported_parameter', param]);
+  }
+  const n = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: headers(), body: JSON.stringify({ model: 'local', n: 2, messages: [{ role: 'user', content: 'hi' }] }) });
+  assert.equal(n.status, 400);
+  assert.equal(((await n.json()) as { error: { param: string } }).error.param, 'n');
+});
+
+test('3.96 MB prompts are refused at once and never stall the gateway (issue 12, 6.1)', async () => {
+  const huge = JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time there was a cat. '.repeat(116_000) }] });
+  assert.ok(huge.length > 3_900_000 && huge.length < 4 * 1024 * 1024);
+  const bigOnes = Array.from({ length: 4 }, () => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: headers(), body: huge }));
+  const [health, ...answers] = await Promise.all([fetch(`${gw.url}/healthz`), ...bigOnes]);
+  assert.equal(health.status, 200);
+  for (const res of answers) {
+    assert.equal(res.status, 400);
+    const err = ((await res.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'context_length_exceeded');
+    assert.match(err.message, /at least \d+ tokens/);
+  }
+  // And the gateway still answers.
+  const ok = await gw.client.completions.create({ model: 'local', prompt: 'Once', max_tokens: 2 });
+  assert.equal(ok.choices.length, 1);
+});
+
+test('a stream cut by the client is recorded with the tokens it consumed (issue 12, 6.3)', async () => {
+  const ac = new AbortController();
+  const requestId = `abort-${Date.now()}`;
+  const res = await fetch(`${gw.url}/v1/completions`, {
+    method: 'POST',
+    headers: { ...headers(), 'x-request-id': requestId },
+    body: JSON.stringify({ model: 'local', prompt: 'Once upon a time', max_tokens: 400, temperature: 0, stream: true }),
+    signal: ac.signal,
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  let events = 0;
+  let buffered = '';
+  while (events < 10) {
+    const { value, done } = await reader.read();
+    assert.equal(done, false);
+    buffered += Buffer.from(value).toString('utf8');
+    events = buffered.split('\n\n').length - 1;
+  }
+  ac.abort();
+  await reader.cancel().catch(() => {});
+  const e = await eventFor(requestId);
+  assert.equal(e.status, 'aborted');
+  assert.equal(e.promptTokens, 5);
+  assert.ok(e.completionTokens >= 10 && e.completionTokens < 400, `${e.completionTokens} completion tokens`);
+});
+
+test('embeddings: an empty string and too many inputs are 400s (issue 12, 6.6)', async () => {
+  for (const [input, code] of [
+    ['', 'empty_input'],
+    [Array.from({ length: 9 }, (_, i) => `dog ${i}`), 'too_many_inputs'],
+  ] as const) {
+    const res = await fetch(`${gw.url}/v1/embeddings`, { method: 'POST', headers: headers(), body: JSON.stringify({ model: 'local', input }) });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, code);
+  }
+  const eight = await gw.client.embeddings.create({ model: 'local', input: Array.from({ length: 8 }, (_, i) => `dog ${i}`) });
+  assert.equal(eight.data.length, 8);
 });

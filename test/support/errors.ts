@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { GatewayError } from '../../src/errors.js';
 
-type ErrorFields = Partial<Pick<GatewayError, 'status' | 'code' | 'retryable' | 'retryAfter' | 'param' | 'type'>>;
+// `code` is a plain string here: tests also expect upstream codes relayed as they are.
+type ErrorFields = Partial<Pick<GatewayError, 'status' | 'retryable' | 'retryAfter' | 'param' | 'type'> & { code: string | null }>;
 
 /** Awaits `p`, asserts it rejected with a GatewayError whose fields match `expected`, returns it. */
 export async function rejectsWith(p: Promise<unknown>, expected: ErrorFields): Promise<GatewayError> {

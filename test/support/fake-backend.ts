@@ -64,5 +64,5 @@ export class FakeBackend implements Backend {
 }
 
 export const upstream500 = () => new GatewayError({ status: 502, code: 'upstream_error', message: 'upstream 500', retryable: true });
-export const upstream429 = (retryAfter?: number) => new GatewayError({ status: 429, code: 'rate_limited', message: 'slow down', retryable: true, retryAfter });
-export const upstream400 = () => new GatewayError({ status: 400, code: 'bad', message: 'bad request', retryable: false });
+export const upstream429 = (retryAfter?: number) => new GatewayError({ status: 429, code: 'upstream_rate_limited', message: 'slow down', retryable: true, retryAfter });
+export const upstream400 = () => new GatewayError({ status: 400, code: 'invalid_request_body', message: 'bad request', retryable: false });

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 export type Behaviour =
-  | { kind: 'ok'; content?: string; delayMs?: number /* before head */; chunkDelayMs?: number /* between stream chunks */ }
+  | { kind: 'ok'; content?: string | ((body: any) => string) /* a function answers from the request (echo) */; delayMs?: number /* before head */; chunkDelayMs?: number /* between stream chunks */ }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'malformed' }
   | { kind: 'cut'; afterChunks: number }
@@ -222,7 +222,7 @@ export class MockOpenAI {
         }
         return;
       case 'ok': {
-        const content = b.content ?? DEFAULT_CONTENT;
+        const content = typeof b.content === 'function' ? b.content(body) : (b.content ?? DEFAULT_CONTENT);
         const go = (): void => {
           ex.timer = undefined;
           if (body.stream === true && endpoint !== 'embeddings') {

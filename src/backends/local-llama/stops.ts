@@ -9,6 +9,8 @@ export class StopMatcher {
   private held = '';
   /** A stop sequence appeared; generation should end. */
   stopped = false;
+  /** Which stop sequence ended the text (the earliest in the text when several match). */
+  matched: string | undefined;
 
   constructor(private readonly stops: readonly string[]) {}
 
@@ -23,7 +25,10 @@ export class StopMatcher {
     let cut = -1;
     for (const stop of this.stops) {
       const i = buf.indexOf(stop);
-      if (i !== -1 && (cut === -1 || i < cut)) cut = i;
+      if (i !== -1 && (cut === -1 || i < cut)) {
+        cut = i;
+        this.matched = stop;
+      }
     }
     if (cut !== -1) {
       this.stopped = true;

@@ -23,6 +23,18 @@ function recordDispatch(call: ApiCall, result: DispatchResult<unknown>): void {
   call.attempts = result.attempts;
   call.fallbackFrom = result.fallbackFrom;
   recordPlan(call, result.plan);
+  // The side that answered, not the one planned: a fallback (or a cascade's escalation) may cross sides.
+  if (call.route !== null && result.fallbackFrom.length > 0) call.route = result.backend.locality === 'remote' ? 'cloud' : 'local';
+}
+
+/**
+ * Backends a failed request fell back from. The dispatcher lists every target it tried or
+ * skipped; when it went through the whole plan, the last of those is where the request ended,
+ * not a backend it fell back from (a request with one target and no fallback has none).
+ */
+export function failedFallbackFrom(err: DispatchError): string[] {
+  const exhausted = err.plan !== null && err.tried.length >= err.plan.targets.length;
+  return exhausted ? err.tried.slice(0, -1) : err.tried;
 }
 
 /** Keeps what a failed dispatch tried, for the usage event, and rethrows for the error handler. */
@@ -30,7 +42,7 @@ function recordFailure(call: ApiCall, err: unknown): never {
   if (err instanceof DispatchError) {
     call.backend = err.lastBackend;
     call.attempts = err.attempts;
-    call.fallbackFrom = err.tried;
+    call.fallbackFrom = failedFallbackFrom(err);
     recordPlan(call, err.plan);
   }
   throw err;
@@ -71,6 +83,9 @@ function apiRoute(endpoint: Endpoint): { config: ApiRouteConfig } {
   return { config: { endpoint } };
 }
 
+const NEVER_ABORTED = new AbortController().signal;
+const STARTED = Math.floor(Date.now() / 1000);
+
 export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatcher): void {
   app.post('/v1/chat/completions', apiRoute('chat.completions'), async (request: FastifyRequest, reply: FastifyReply) => {
     const call = apiCallOf(request);
@@ -107,9 +122,14 @@ export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatche
   app.get('/v1/models', async () => modelList());
   // Wildcard, not `:id`: model ids such as `openai/gpt-4o` contain slashes.
   app.get('/v1/models/*', async (request: FastifyRequest<{ Params: { '*': string } }>) => {
-    const id = decodeURIComponent(request.params['*']);
+    const id = request.params['*'];
     const model = dispatcher.router.models().find((m) => m.id === id);
     if (model) return model;
-    throw errors.modelNotFound(id);
+    // `<backend>/<model>` pass-through ids are not listed, but a POST with one works: answer for
+    // them exactly when the router would route them.
+    const plan = dispatcher.router.route({ endpoint: 'chat.completions', body: { model: id } }, { requestId: request.id, signal: NEVER_ABORTED });
+    const backend = plan.targets[0]?.backend;
+    if (!backend) throw errors.modelNotFound(id);
+    return { id, object: 'model', created: STARTED, owned_by: `sluice:${backend.name}` };
   });
 }

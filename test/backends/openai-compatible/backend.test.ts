@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, mock as mockApi, test } from 'node:test';
 import { pino } from 'pino';
-import type { ChatCompletionRequest } from '../../src/api/schemas.js';
-import type { ChatCompletionChunk } from '../../src/api/types.js';
-import { OpenAICompatibleBackend } from '../../src/backends/openai-compatible.js';
-import type { CallContext } from '../../src/backends/types.js';
-import { openAICompatibleSchema } from '../../src/config/schema.js';
-import { GatewayError } from '../../src/errors.js';
-import { DEFAULT_CONTENT, MockOpenAI } from '../support/mock-openai.js';
-import { rejectsWith } from '../support/errors.js';
+import type { ChatCompletionRequest } from '../../../src/api/schemas.js';
+import type { ChatCompletionChunk } from '../../../src/api/types.js';
+import { OpenAICompatibleBackend } from '../../../src/backends/openai-compatible/index.js';
+import type { CallContext } from '../../../src/backends/types.js';
+import { openAICompatibleSchema } from '../../../src/config/schema.js';
+import { GatewayError } from '../../../src/errors.js';
+import { DEFAULT_CONTENT, MockOpenAI } from '../../support/mock-openai.js';
+import { rejectsWith } from '../../support/errors.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -276,7 +276,6 @@ describe('OpenAICompatibleBackend', () => {
   test('a stream stalled longer than timeoutMs throws 504 from the iterator', async () => {
     const b = backendFor(mock.url, { timeoutMs: 100 });
     try {
-      // undici checks headers/body timeouts on ~1 s ticks, so the gap must clearly exceed that.
       mock.enqueue({ kind: 'ok', chunkDelayMs: 10_000 });
       const stream = await b.streamChatCompletion(chatReq(), ctx());
       await rejectsWith(collect(stream), { status: 504, code: 'upstream_timeout' });
@@ -284,6 +283,67 @@ describe('OpenAICompatibleBackend', () => {
     } finally {
       await b.close();
     }
+  });
+
+  test('timeoutMs is a deadline: it fires at timeoutMs, not a tick later (head, then a stream gap)', async (t) => {
+    let now = 0;
+    const config = openAICompatibleSchema.parse({ kind: 'openai-compatible', name: 'up', baseUrl: mock.url, timeoutMs: 2000 });
+    const b = new OpenAICompatibleBackend(config, { logger, now: () => now });
+    mockApi.timers.enable({ apis: ['setTimeout'] });
+    t.after(async () => {
+      mockApi.timers.reset();
+      await b.close();
+    });
+    const advance = (ms: number) => {
+      now += ms;
+      mockApi.timers.tick(ms);
+    };
+    const turns = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    };
+
+    mock.enqueue({ kind: 'hang' });
+    let settled = false;
+    const unary = b.chatCompletion(chatReq(), ctx()).finally(() => (settled = true));
+    while (mock.requests.length === 0) await new Promise((r) => setImmediate(r));
+    advance(1999);
+    await turns();
+    assert.equal(settled, false, 'not before the deadline');
+    advance(1);
+    await rejectsWith(unary, { status: 504, code: 'upstream_timeout', retryable: true });
+    await mock.waitForAborts(1);
+
+    // A stream: its head and first chunk arrive, then it goes quiet.
+    mock.enqueue({ kind: 'ok', chunkDelayMs: 60_000 });
+    const it = (await b.streamChatCompletion(chatReq(), ctx()))[Symbol.asyncIterator]();
+    assert.equal((await it.next()).done, false);
+    let failed = false;
+    const rest = it.next().catch((err: unknown) => {
+      failed = true;
+      throw err;
+    });
+    advance(1999);
+    await turns();
+    assert.equal(failed, false, 'a gap shorter than timeoutMs is fine');
+    advance(1);
+    await rejectsWith(rest, { status: 504, code: 'upstream_timeout', retryable: false });
+    await mock.waitForAborts(2);
+    assert.equal(b.status().inFlight, 0);
+  });
+
+  test('an aborted non-stream call reports its prompt as consumed (estimated)', async () => {
+    const reported: Array<[number, number]> = [];
+    mock.enqueue({ kind: 'hang' });
+    const ac = new AbortController();
+    const p = backend.completion({ model: 'm', prompt: 'x'.repeat(40) }, { requestId: 'r', signal: ac.signal, reportUsage: (a, b) => reported.push([a, b]) });
+    while (mock.requests.length === 0) await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await rejectsWith(p, { status: 499 });
+    assert.deepEqual(reported, [[10, 0]]);
+    // A call that completes reports nothing itself: its body's usage is the count.
+    reported.length = 0;
+    await backend.completion({ model: 'm', prompt: 'x' }, { requestId: 'r', signal: new AbortController().signal, reportUsage: (a, b) => reported.push([a, b]) });
+    assert.deepEqual(reported, []);
   });
 
   test('aborting the signal mid-stream closes the upstream request', async () => {
@@ -326,8 +386,8 @@ describe('OpenAICompatibleBackend', () => {
     const ac = new AbortController();
     const p = backend.streamChatCompletion(chatReq(), ctx(ac.signal));
     while (mock.requests.length === 0) await new Promise((r) => setImmediate(r));
-    ac.abort(new GatewayError({ status: 504, code: 'deadline', message: 'deadline passed' }));
-    await rejectsWith(p, { status: 504, code: 'deadline' });
+    ac.abort(new GatewayError({ status: 504, code: 'deadline_exceeded', message: 'deadline passed' }));
+    await rejectsWith(p, { status: 504, code: 'deadline_exceeded' });
     await mock.waitForAborts(1);
   });
 
@@ -438,8 +498,8 @@ describe('SSE parsing against a hand-written upstream', () => {
       assert.deepEqual(last.choices, []);
       assert.equal(last.model, 'up-model-2024');
       assert.equal(last.object, 'chat.completion.chunk');
-      // prompt 'Say hello to the tests' = 22 chars -> 6; output 'Hello €!' = 8 chars -> 2
-      assert.deepEqual(last.usage, { prompt_tokens: 6, completion_tokens: 2, total_tokens: 8, estimated: true });
+      // prompt 'Say hello to the tests' = 22 chars -> 6; output: 3 content chunks (8 chars -> 2) -> 3
+      assert.deepEqual(last.usage, { prompt_tokens: 6, completion_tokens: 3, total_tokens: 9, estimated: true });
     } finally {
       await b.close();
     }
@@ -484,6 +544,35 @@ describe('SSE parsing against a hand-written upstream', () => {
       assert.equal(contentOf(chunks), 'Hi');
       assert.equal(holdOpen.length, 1);
       assert.equal(holdOpen[0]!.writableEnded, false, 'iteration finished while the upstream response was still open');
+      assert.equal(b.status().inFlight, 0);
+    } finally {
+      for (const res of holdOpen) res.end();
+      holdOpen = undefined;
+      await b.close();
+    }
+  });
+
+  test('a stream aborted or abandoned mid-way reports the tokens consumed so far', async () => {
+    // Three content chunks, then the upstream holds the response open.
+    script = [`data: ${chunk('a')}\n\n`, `data: ${chunk(' b')}\n\n`, `data: ${chunk(' c')}\n\n`];
+    holdOpen = [];
+    const b = backendFor(url);
+    const reported: Array<[number, number]> = [];
+    const readThree = async (c: CallContext) => {
+      const it = (await b.streamChatCompletion(chatReq(), c))[Symbol.asyncIterator]();
+      for (let n = 0; n < 3; n++) await it.next();
+      return it;
+    };
+    try {
+      const ac = new AbortController();
+      const aborted = await readThree({ requestId: 'r', signal: ac.signal, reportUsage: (p, q) => reported.push([p, q]) });
+      ac.abort();
+      await rejectsWith(aborted.next(), { status: 499 });
+      // 'Say hello to the tests': 22 chars -> 6 prompt tokens (estimated); 3 content chunks.
+      assert.deepEqual(reported, [[6, 3]]);
+      const abandoned = await readThree({ requestId: 'r', signal: new AbortController().signal, reportUsage: (p, q) => reported.push([p, q]) });
+      await abandoned.return!();
+      assert.deepEqual(reported, [[6, 3], [6, 3]]);
       assert.equal(b.status().inFlight, 0);
     } finally {
       for (const res of holdOpen) res.end();

@@ -1,0 +1,90 @@
+/**
+ * Applies protection modes to findings and remembers every replacement, so the answer can be
+ * re-identified. One Redactor lives for one request (all its texts and all its attempts): the same
+ * value always gets the same replacement, and different values never share one.
+ */
+import { keyedHash, pseudonym, type Mode } from './pseudonyms.js';
+import type { EntityType, Finding } from './types.js';
+
+export interface Replacement {
+  type: EntityType;
+  mode: Mode;
+  original: string;
+  replacement: string;
+}
+
+export class Redactor {
+  /** `${type}\0${original}` -> replacement */
+  private readonly forward = new Map<string, string>();
+  /** replacement -> original (what the restorer uses) */
+  readonly reverse = new Map<string, string>();
+  private readonly counters = new Map<EntityType, number>();
+
+  constructor(private readonly key: Buffer) {}
+
+  get size(): number {
+    return this.reverse.size;
+  }
+
+  /** The replacement for one value under `mode` (mask, pseudonymise or hash). */
+  replacementFor(type: EntityType, original: string, mode: Mode): string {
+    const id = `${type}\u0000${mode}\u0000${original}`;
+    const known = this.forward.get(id);
+    if (known !== undefined) return known;
+    let replacement: string | null = null;
+    if (mode === 'pseudonymise') {
+      for (let attempt = 0; attempt < 8 && replacement === null; attempt++) {
+        const fake = pseudonym(this.key, type, original, attempt);
+        if (fake === null) break;
+        if (fake !== original && !this.reverse.has(fake) && !this.forward.has(`${type}\u0000pseudonymise\u0000${fake}`)) replacement = fake;
+      }
+    } else if (mode === 'hash') {
+      replacement = `<${type}_${keyedHash(this.key, type, original)}>`;
+      if (this.reverse.has(replacement) && this.reverse.get(replacement) !== original) replacement = null;
+    }
+    if (replacement === null) {
+      const n = (this.counters.get(type) ?? 0) + 1;
+      this.counters.set(type, n);
+      replacement = `<${type}_${n}>`;
+    }
+    this.forward.set(id, replacement);
+    this.reverse.set(replacement, original);
+    if (mode === 'pseudonymise' && type === 'PERSON') this.mapNameParts(original, replacement);
+    return replacement;
+  }
+
+  /**
+   * A model answering "Dear Alex," to a message about "Alex Ashdown" (for "Heidi Johnston") uses
+   * parts of the pseudonym: map the parts back too, when that is unambiguous.
+   */
+  private mapNameParts(original: string, fake: string): void {
+    const o = original.trim().split(/\s+/);
+    const f = fake.split(' ');
+    if (o.length < 2 || f.length !== 2) return;
+    const pairs: Array<[string, string]> = [
+      [f[0]!, o[0]!],
+      [f[1]!, o[o.length - 1]!],
+    ];
+    for (const [fakePart, realPart] of pairs) {
+      const existing = this.reverse.get(fakePart);
+      if (existing === undefined) this.reverse.set(fakePart, realPart);
+      else if (existing !== realPart) this.reverse.set(fakePart, fakePart); // ambiguous: leave as is
+    }
+  }
+
+  /**
+   * Rewrites `text`, replacing each finding whose mode is not `allow`/`block` (block is decided by
+   * the caller before). `findings` are sorted and non-overlapping (the scanner guarantees it).
+   */
+  apply(text: string, findings: readonly Finding[], modeOf: (type: EntityType) => Mode): string {
+    let out = '';
+    let last = 0;
+    for (const f of findings) {
+      const mode = modeOf(f.type);
+      if (mode === 'allow' || mode === 'block') continue;
+      out += text.slice(last, f.start) + this.replacementFor(f.type, text.slice(f.start, f.end), mode);
+      last = f.end;
+    }
+    return last === 0 ? text : out + text.slice(last);
+  }
+}
