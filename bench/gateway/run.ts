@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measure, verifyTarget, type LoadOptions, type Target } from './load.js';
 import { cpuTimeMs, freePort, killAllNow, spawnNode, stop, stopAll, waitReady, type Child } from './procs.js';
+import { ledgerPathCost } from './ledger-cost.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 import { comparisons, formatMedians, formatRound, medianOf, ratioLine, type Round, type TargetResult } from './report.js';
 
@@ -313,6 +314,16 @@ async function report(env: Env, opts: Options, rounds: Round[]): Promise<void> {
   console.log(formatMedians(opts.targets, medians, opts.rounds));
   console.log('');
   for (const line of await ledgerCheck(env, rounds)) console.log(line);
+  const plain = medians.sluice;
+  if (opts.targets.includes('sluice-ledger') && plain?.cpuUsPerReq !== undefined) {
+    // req/s between two targets moves by more than the ledger costs on a shared machine: the
+    // ledger's own CPU, measured in-process, against what a request costs the plain gateway.
+    const cost = await ledgerPathCost();
+    console.log(
+      `ledger path in-process: +${cost.added.toFixed(1)} µs CPU per request (on ${cost.on.toFixed(1)}, off ${cost.off.toFixed(1)}), ` +
+        `${((cost.added / plain.cpuUsPerReq) * 100).toFixed(1)}% of plain sluice's ${plain.cpuUsPerReq.toFixed(0)} µs per request; target < 10%: ${cost.added / plain.cpuUsPerReq < 0.1 ? 'met' : 'NOT met'}`,
+    );
+  }
   for (const line of comparisons(medians)) console.log(line);
   const last = ratioLine(medians);
   if (last) console.log(last);

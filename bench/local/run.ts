@@ -67,6 +67,8 @@ interface Target {
   stream: (slot: number) => Stream;
   /** CPU time (ms, all threads) of the process doing the work: this one, or sluice's. */
   cpuMs: () => number;
+  /** Decode batches so far and the sequences they held, where the bench can see them (in-process sluice). */
+  batches?: () => { batches: number; items: number };
 }
 
 interface Sample {
@@ -74,16 +76,25 @@ interface Sample {
   ttft: number[];
   tokens: number;
   cpuMs: number;
+  batches: { batches: number; items: number } | undefined;
 }
 
 /** `n` concurrent streams; aggregate tokens over the wall time of the whole burst. */
 async function burst(target: Target, n: number, seedBase: number): Promise<Sample> {
   const cpu = target.cpuMs();
+  const batches = target.batches?.();
   const start = performance.now();
   const runs = await Promise.all(Array.from({ length: n }, (_, i) => target.stream(i)(seedBase + i)));
   const wall = performance.now() - start;
   const tokens = runs.reduce((s, r) => s + r.tokens, 0);
-  return { tokensPerSec: (tokens / wall) * 1000, ttft: runs.map((r) => r.ttftMs), tokens, cpuMs: target.cpuMs() - cpu };
+  const after = target.batches?.();
+  return {
+    tokensPerSec: (tokens / wall) * 1000,
+    ttft: runs.map((r) => r.ttftMs),
+    tokens,
+    cpuMs: target.cpuMs() - cpu,
+    batches: batches && after ? { batches: after.batches - batches.batches, items: after.items - batches.items } : undefined,
+  };
 }
 
 interface Results {
@@ -154,12 +165,10 @@ async function main(opts: Options): Promise<void> {
     let nextId = 0;
     const targets: Target[] = [
       { label: 'node-llama-cpp direct', stream: (slot) => (seed) => directStream(d.sequences[slot]!, PROMPT, opts.tokens, TEMPERATURE, seed), cpuMs: ownCpuMs },
-      { label: 'sluice backend, in-process', stream: () => (seed) => backendStream(b, opts.tokens, seed, `bench-${++nextId}`), cpuMs: ownCpuMs },
+      { label: 'sluice backend, in-process', stream: () => (seed) => backendStream(b, opts.tokens, seed, `bench-${++nextId}`), cpuMs: ownCpuMs, batches: () => b.batchStats() },
       { label: 'sluice over HTTP (SSE)', stream: () => (seed) => httpStream(s.url, PROMPT, opts.tokens, TEMPERATURE, seed), cpuMs: () => cpuTimeMs(s.child.pid) ?? Number.NaN },
     ];
-    const before = b.batchStats();
     const results = await measure(targets, opts);
-    const after = b.batchStats();
     const [rd, rb, rh] = targets.map((t) => results.get(t)!) as [Results, Results, Results];
 
     console.log('');
@@ -178,8 +187,8 @@ async function main(opts: Options): Promise<void> {
       `(tokens/s: aggregate over each burst's wall time, median of ${opts.rounds} rounds; TTFT over all streams; CPU: the process doing the work, ` +
         `all its threads, over all rounds: this one for the first two targets, sluice's for HTTP (the client's is not counted))`,
     );
-    const batches = after.batches - before.batches;
-    if (batches > 0) console.log(`in-process backend: ${num((after.items - before.items) / batches, 2)} sequences per decode batch on average (all rounds, 1 and ${PARALLEL} streams)`);
+    const occupancy = rb.parallel.reduce((a, x) => ({ batches: a.batches + (x.batches?.batches ?? 0), items: a.items + (x.batches?.items ?? 0) }), { batches: 0, items: 0 });
+    if (occupancy.batches > 0) console.log(`sluice in-process, ${PARALLEL} streams: ${num(occupancy.items / occupancy.batches, 2)} sequences per decode batch on average (prompts and stragglers included)`);
     console.log('ratios (median over rounds of each round\'s ratio):');
     console.log(
       `  parallel ${PARALLEL} / 1 stream: direct ${num(pairedRatio(rd.parallel, rd.single), 2)}, ` +

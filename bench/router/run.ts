@@ -6,7 +6,8 @@
  * next to random (APGR 0.5, CPT(x) = x) and the oracle; on RouterBench Winogrande the N-model
  * frontier and cost_to_match_best (trained on train.csv, tested on test.csv, and 5-fold CV);
  * and the time per routing decision for 100 B, 1 KB and 10 KB prompts.
- * `--json` prints everything as one JSON object instead of tables.
+ * `--json` prints everything as one JSON object instead of tables; `--latency-only` skips the
+ * quality figures (a quick latency check).
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import { sharedDatasets, winogrande } from './datasets.js';
 import { measure, promptOfSize, type LatencyResult } from './latency.js';
 
 const json = process.argv.includes('--json');
+const latencyOnly = process.argv.includes('--latency-only');
 const log = (...args: unknown[]) => {
   if (!json) console.log(...args);
 };
@@ -36,62 +38,71 @@ const pc = (x: number | null | undefined) => (x === null || x === undefined ? ' 
 
 const started = Date.now();
 const datasets = sharedDatasets();
-const results: Record<string, { cv: EvalReport; others: EvalReport; trainedOn: string[] }> = {};
 
-for (const d of datasets) {
-  const cv = evaluateTable(d.table, { weak: d.weak, strong: d.strong, cv: 5, models: [] });
-  const others = datasets.filter((o) => o !== d);
-  const router = new LearnedRouter(trainRouter(others.map((o) => ({ table: o.table, weak: o.weak, strong: o.strong })), { modelHeads: false }));
-  const out = evaluateTable(d.table, { weak: d.weak, strong: d.strong, router, models: [] });
-  results[d.name] = { cv, others: out, trainedOn: others.map((o) => o.name) };
-}
+type PairResults = Record<string, { cv: EvalReport; others: EvalReport; trainedOn: string[] }>;
 
-log(`Learned router, weak/strong (APGR: area under the PGR curve; random 0.500. CPT(x): strong share to recover x of the gap; random = x)\n`);
-log(['dataset'.padEnd(11), 'n'.padStart(6), 'pair'.padEnd(44), 'setting'.padEnd(16), 'APGR', ' dec.', ' CPT50', ' CPT80', '| oracle APGR', 'CPT80', 'strong%', '| RouteLLM'].join('  '));
-for (const d of datasets) {
-  const r = results[d.name]!;
-  const ref = ROUTELLM[d.name];
-  const pair = `${r.cv.weak.split('/').pop()} -> ${r.cv.strong.split('/').pop()}`.slice(0, 44);
-  for (const [setting, rep] of [['5-fold CV', r.cv], ['trained on others', r.others]] as const) {
-    log(
-      [
-        d.name.padEnd(11),
-        String(rep.n).padStart(6),
-        pair.padEnd(44),
-        setting.padEnd(16),
-        f3(rep.apgr),
-        f3(rep.apgr_deciles),
-        pc(rep.cpt50).padStart(6),
-        pc(rep.cpt80).padStart(6),
-        '|',
-        f3(rep.oracle_apgr).padStart(11),
-        pc(rep.oracle_cpt80).padStart(6),
-        pc(rep.oracle_strong_share).padStart(7),
-        '|',
-        setting === '5-fold CV' && ref ? `APGR ${ref.apgr}${ref.cpt80 ? `, CPT80 ${pc(ref.cpt80)}` : ''}` : '',
-      ].join('  '),
-    );
+/** Weak/strong figures per table: cross-validated in domain, and trained on the other tables. */
+function pairFigures(): PairResults {
+  const results: PairResults = {};
+  for (const d of datasets) {
+    const cv = evaluateTable(d.table, { weak: d.weak, strong: d.strong, cv: 5, models: [] });
+    const others = datasets.filter((o) => o !== d);
+    const router = new LearnedRouter(trainRouter(others.map((o) => ({ table: o.table, weak: o.weak, strong: o.strong })), { modelHeads: false }));
+    const out = evaluateTable(d.table, { weak: d.weak, strong: d.strong, router, models: [] });
+    results[d.name] = { cv, others: out, trainedOn: others.map((o) => o.name) };
   }
+  log(`Learned router, weak/strong (APGR: area under the PGR curve; random 0.500. CPT(x): strong share to recover x of the gap; random = x)\n`);
+  log(['dataset'.padEnd(11), 'n'.padStart(6), 'pair'.padEnd(44), 'setting'.padEnd(16), 'APGR', ' dec.', ' CPT50', ' CPT80', '| oracle APGR', 'CPT80', 'strong%', '| RouteLLM'].join('  '));
+  for (const d of datasets) {
+    const r = results[d.name]!;
+    const ref = ROUTELLM[d.name];
+    const pair = `${r.cv.weak.split('/').pop()} -> ${r.cv.strong.split('/').pop()}`.slice(0, 44);
+    for (const [setting, rep] of [['5-fold CV', r.cv], ['trained on others', r.others]] as const) {
+      log(
+        [
+          d.name.padEnd(11),
+          String(rep.n).padStart(6),
+          pair.padEnd(44),
+          setting.padEnd(16),
+          f3(rep.apgr),
+          f3(rep.apgr_deciles),
+          pc(rep.cpt50).padStart(6),
+          pc(rep.cpt80).padStart(6),
+          '|',
+          f3(rep.oracle_apgr).padStart(11),
+          pc(rep.oracle_cpt80).padStart(6),
+          pc(rep.oracle_strong_share).padStart(7),
+          '|',
+          setting === '5-fold CV' && ref ? `APGR ${ref.apgr}${ref.cpt80 ? `, CPT80 ${pc(ref.cpt80)}` : ''}` : '',
+        ].join('  '),
+      );
+    }
+  }
+  return results;
 }
 
-// N models on RouterBench Winogrande: choose the cheapest model predicted to answer well enough.
-const wino = winogrande();
-const splitRouter = new LearnedRouter(trainRouter([{ table: wino.train }], { modelHeads: true }));
-const split = evaluateTable(wino.test, { router: splitRouter });
-const winoAll = datasets.find((d) => d.name === 'winogrande')!;
-const cvMulti = evaluateTable(winoAll.table, { cv: 5 });
-log(`\nRouterBench Winogrande, ${wino.test.models.length} models, routing by price (cheapest model with P(good) >= knob):`);
-for (const [setting, rep] of [['train.csv -> test.csv', split], ['5-fold CV (train+test)', cvMulti]] as const) {
-  const f = rep.frontier!;
-  const best = f.models.find((m) => m.model === f.best_model)!;
-  const cheapestAtBest = f.router.find((p) => p.quality >= best.quality - 1e-12);
-  log(`  ${setting.padEnd(24)} n=${f.n}  best single: ${f.best_model} quality ${f3(best.quality)} at $${(best.cost * 1000).toFixed(3)}/1k req;  oracle ${f3(f.oracle.quality)} at $${(f.oracle.cost * 1000).toFixed(3)}/1k`);
-  log(`  ${''.padEnd(24)} cost_to_match_best ${rep.cost_to_match_best === null ? 'null (never reached)' : f3(rep.cost_to_match_best)}${cheapestAtBest ? '' : ''};  router frontier (quality @ $/1k req):`);
-  const step = Math.max(1, Math.floor(f.router.length / 8));
-  log(`  ${''.padEnd(24)} ${f.router.filter((_, i) => i % step === 0 || i === f.router.length - 1).map((p) => `${f3(p.quality)}@${(p.cost * 1000).toFixed(3)}`).join('  ')}`);
-  const beaten = f.models.filter((m) => f.router.some((p) => p.cost <= m.cost && p.quality > m.quality));
-  log(`  ${''.padEnd(24)} single models the router beats on both cost and quality: ${beaten.length}/${f.models.length}`);
+/** N models on RouterBench Winogrande: the cheapest model predicted to answer well enough. */
+function winograndeFigures(): { split: EvalReport; cv: EvalReport } {
+  const wino = winogrande();
+  const splitRouter = new LearnedRouter(trainRouter([{ table: wino.train }], { modelHeads: true }));
+  const split = evaluateTable(wino.test, { router: splitRouter });
+  const cv = evaluateTable(datasets.find((d) => d.name === 'winogrande')!.table, { cv: 5 });
+  log(`\nRouterBench Winogrande, ${wino.test.models.length} models, routing by price (cheapest model with P(good) >= knob):`);
+  for (const [setting, rep] of [['train.csv -> test.csv', split], ['5-fold CV (train+test)', cv]] as const) {
+    const f = rep.frontier!;
+    const best = f.models.find((m) => m.model === f.best_model)!;
+    log(`  ${setting.padEnd(24)} n=${f.n}  best single: ${f.best_model} quality ${f3(best.quality)} at $${(best.cost * 1000).toFixed(3)}/1k req;  oracle ${f3(f.oracle.quality)} at $${(f.oracle.cost * 1000).toFixed(3)}/1k`);
+    log(`  ${''.padEnd(24)} cost_to_match_best ${rep.cost_to_match_best === null ? 'null (never reached)' : f3(rep.cost_to_match_best)};  router frontier (quality @ $/1k req):`);
+    const step = Math.max(1, Math.floor(f.router.length / 8));
+    log(`  ${''.padEnd(24)} ${f.router.filter((_, i) => i % step === 0 || i === f.router.length - 1).map((p) => `${f3(p.quality)}@${(p.cost * 1000).toFixed(3)}`).join('  ')}`);
+    const beaten = f.models.filter((m) => f.router.some((p) => p.cost <= m.cost && p.quality > m.quality));
+    log(`  ${''.padEnd(24)} single models the router beats on both cost and quality: ${beaten.length}/${f.models.length}`);
+  }
+  return { split, cv };
 }
+
+const pairs = latencyOnly ? {} : pairFigures();
+const wino = latencyOnly ? null : winograndeFigures();
 
 // Decision latency: what routing adds to a request. `need score` is feature extraction + scoring;
 // `auto route` is the whole PolicyRouter.route() of a chat request (reading the body, scoring,
@@ -132,8 +143,8 @@ if (json) {
   const strip = (r: EvalReport) => ({ ...r, curve: undefined });
   console.log(
     JSON.stringify({
-      pairs: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { cv: strip(v.cv), trained_on_others: strip(v.others), trained_on: v.trainedOn }])),
-      winogrande_n_models: { split: { cost_to_match_best: split.cost_to_match_best, frontier: split.frontier }, cv: { cost_to_match_best: cvMulti.cost_to_match_best, frontier: cvMulti.frontier } },
+      pairs: Object.fromEntries(Object.entries(pairs).map(([k, v]) => [k, { cv: strip(v.cv), trained_on_others: strip(v.others), trained_on: v.trainedOn }])),
+      winogrande_n_models: wino && { split: { cost_to_match_best: wino.split.cost_to_match_best, frontier: wino.split.frontier }, cv: { cost_to_match_best: wino.cv.cost_to_match_best, frontier: wino.cv.frontier } },
       latency,
       reference_us: reference.p50us,
     }),

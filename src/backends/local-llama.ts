@@ -36,6 +36,9 @@ import type { GenerationResult, Progress } from './local-llama/generate.js';
 import { disposeLoaded, loadModel, type Loaded } from './local-llama/loading.js';
 import { prepareChat, prepareCompletion, type Prepared } from './local-llama/prepare.js';
 import { chatChunks, chatCompletion, completion, completionChunks, type Piece } from './local-llama/respond.js';
+import { onAbort } from '../util/abort.js';
+import { closeWithDeadline } from '../util/deadline.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface LocalLlamaDeps {
   modelsDir: string;
@@ -166,15 +169,15 @@ export class LocalLlamaBackend implements Backend {
     this.loadAbort?.abort(reason);
     this.notifyState();
     if (this.active.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadlineMs), 'timeout')));
-      const outcome = await Promise.race([Promise.all([...this.active].map((j) => j.done)), deadline]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
-        this.logger.warn({ inFlight: this.active.size, deadlineMs }, 'close deadline reached; aborting local generations');
-        for (const job of this.active) job.controller.abort(reason);
-        await Promise.all([...this.active].map((j) => j.done));
-      }
+      await closeWithDeadline(
+        () => Promise.all([...this.active].map((j) => j.done)),
+        () => {
+          this.logger.warn({ inFlight: this.active.size, deadlineMs }, 'close deadline reached; aborting local generations');
+          for (const job of this.active) job.controller.abort(reason);
+          return Promise.all([...this.active].map((j) => j.done));
+        },
+        deadlineMs,
+      );
     }
     await this.loadPromise?.catch(() => {});
     await this.embedder.drain();
@@ -199,7 +202,7 @@ export class LocalLlamaBackend implements Backend {
         const error = this.closing ? this.closingError() : unavailableError(err);
         this.loadPromise = undefined;
         if (!this.closing) {
-          this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'local model unavailable');
+          this.logger.error({ err: errorMessage(err) }, 'local model unavailable');
           this.setState({ kind: 'failed', error, at: Date.now() });
         }
         throw error;
@@ -355,13 +358,12 @@ export class LocalLlamaBackend implements Backend {
       throw this.closing ? this.closingError() : abortError(ctx.signal.reason);
     }
     const controller = new AbortController();
-    const onAbort = () => controller.abort(ctx.signal.reason);
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const detach = onAbort(ctx.signal, (reason) => controller.abort(reason));
     const startedAt = performance.now();
     const progress: Progress = { completionTokens: 0 };
     ctx.reportUsage?.(prep.promptTokens, 0);
     const result = this.runOn(loaded, sequence, prep, controller.signal, onPiece, progress).finally(() => {
-      ctx.signal.removeEventListener('abort', onAbort);
+      detach();
       ctx.reportUsage?.(prep.promptTokens, progress.completionTokens);
       loaded.slots.release(sequence);
       this.active.delete(job);
@@ -417,7 +419,7 @@ export class LocalLlamaBackend implements Backend {
 // ------------------------------------------------------------------ helpers
 
 function unavailableError(err: unknown): GatewayError {
-  return gatewayError('model_unavailable', err instanceof Error ? err.message : String(err), { retryAfter: 30, cause: err });
+  return gatewayError('model_unavailable', errorMessage(err), { retryAfter: 30, cause: err });
 }
 
 function downloadDetail(received: number, total: number | undefined): string {

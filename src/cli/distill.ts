@@ -17,6 +17,9 @@ import { ledgerFile } from '../ledger/ledger.js';
 import { parseSince } from '../ledger/report.js';
 import { DetectingGuard } from '../privacy/detecting-guard.js';
 import { redactText } from '../privacy/redact.js';
+import { PriceTable } from '../ledger/prices.js';
+import { labelWithTeacher, type TeacherEndpoint } from '../distill/teacher.js';
+import type { Example } from '../distill/csv.js';
 import { evaluateModel, publicEvalJson } from '../distill/evaluate.js';
 import { trainStudent } from '../distill/student.js';
 
@@ -30,6 +33,11 @@ interface TrainCliOptions {
   c?: number[];
   json?: boolean;
   quiet?: boolean;
+  teacher?: string;
+  teacherModel?: string;
+  labels?: string[];
+  teacherBatch: number;
+  config?: string;
 }
 
 function parseSeed(v: string): number {
@@ -59,9 +67,14 @@ export function distillCommand(): Command {
     .option('--c <list>', 'SVM C values to choose from on a held-out split, e.g. 0.25,0.5,1', parseCGrid)
     .option('--json', 'print the test scores as JSON (same keys as `sluice classify --json`)')
     .option('-q, --quiet', 'no progress on stderr')
-    .action((opts: TrainCliOptions) => {
+    .option('--teacher <backend>', 'label rows that have no label with this configured cloud backend ("cloud": a backend named cloud, else the first remote one)')
+    .option('--teacher-model <model>', "the teacher's model (default: the backend's first model)")
+    .option('--labels <list>', 'the label set for the teacher, comma-separated (default: the labels already in the training file)', (v: string) => v.split(',').map((l) => l.trim()).filter(Boolean))
+    .option('--teacher-batch <n>', 'texts per teacher request', (v: string) => parseSeed(v) || 1, 20)
+    .option('-c, --config <file>', 'config file (backends for --teacher, privacy policy, dataDir for the teacher cache)')
+    .action(async (opts: TrainCliOptions) => {
       try {
-        trainCli(opts);
+        await trainCli(opts);
       } catch (err) {
         console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
         process.exitCode = 1;
@@ -124,6 +137,50 @@ export function distillCommand(): Command {
   return distill;
 }
 
+/** Resolves `--teacher` to an OpenAI-compatible endpoint of the configuration. */
+export function teacherEndpoint(config: SluiceConfig, name: string, model?: string): TeacherEndpoint & { backend: string } {
+  const remote = config.backends.filter((b) => b.kind !== 'local');
+  const b = config.backends.find((x) => x.name === name) ?? (name === 'cloud' ? remote.find((x) => x.locality === 'remote') : undefined);
+  if (!b) throw new Error(`--teacher ${name}: no such backend in the configuration${remote.length ? ` (cloud backends: ${remote.map((x) => x.name).join(', ')})` : ' (configure an openai-compatible backend)'}`);
+  if (b.kind === 'local') throw new Error(`--teacher ${name}: a local backend cannot be the teacher`);
+  const baseUrl = b.kind === 'pool' ? b.members[0]!.baseUrl : b.baseUrl;
+  const keyEnv = b.kind === 'pool' ? (b.members[0]!.apiKeyEnv ?? b.apiKeyEnv) : b.apiKeyEnv;
+  const teacherModel = model ?? Object.values(b.models ?? {})[0];
+  if (!teacherModel) throw new Error(`--teacher ${name}: the backend lists no models; pass --teacher-model`);
+  return { backend: b.name, baseUrl, apiKey: keyEnv ? process.env[keyEnv] : undefined, headers: b.headers, model: teacherModel };
+}
+
+async function teacherLabels(examples: Example[], opts: TrainCliOptions, log: (m: string) => void): Promise<void> {
+  const config = loadConfig({ file: opts.config }).config;
+  const endpoint = teacherEndpoint(config, opts.teacher!, opts.teacherModel);
+  const known = [...new Set(examples.map((e) => e.label).filter((l) => l !== ''))].sort();
+  const labels = opts.labels ?? known;
+  if (labels.length < 2) throw new Error('--teacher needs the label set: pass --labels a,b,c or give some labelled rows');
+  const todo = examples.filter((e) => e.label === '');
+  if (todo.length === 0) {
+    log('every row has a label: the teacher is not asked');
+    return;
+  }
+  const guard = new DetectingGuard({ config: config.privacy });
+  const price = new PriceTable(config.ledger.prices).lookup(endpoint.model)?.price ?? null;
+  log(`teacher ${endpoint.backend}/${endpoint.model} labels ${todo.length} rows (${labels.length} labels, ${opts.teacherBatch} per request)`);
+  const r = await labelWithTeacher(
+    todo.map((e) => e.text),
+    {
+      ...endpoint,
+      labels,
+      batchSize: opts.teacherBatch,
+      cacheFile: resolve(config.dataDir, 'distill', 'teacher-cache.json'),
+      price,
+      sanitize: (t) => redactText(guard, t, 'mask').redacted,
+    },
+  );
+  r.labels.forEach((l, i) => (todo[i]!.label = l ?? ''));
+  const unlabelled = r.labels.filter((l) => l === null).length;
+  const cost = r.costUsd === null ? 'cost unknown (no price for this model; see ledger.prices)' : `cost $${r.costUsd.toFixed(6)}`;
+  log(`teacher: ${r.requests} requests, ${r.cached} from cache, ${r.promptTokens} + ${r.completionTokens} tokens, ${cost}${unlabelled ? `; ${unlabelled} rows got no valid label and are left out` : ''}`);
+}
+
 interface CaptureCliOptions {
   task?: string;
   key?: string;
@@ -183,10 +240,11 @@ async function withDatabase(opts: CaptureCliOptions, fn: (db: LedgerDatabase, co
   }
 }
 
-function trainCli(opts: TrainCliOptions): void {
+async function trainCli(opts: TrainCliOptions): Promise<void> {
   const log = opts.quiet ? () => {} : (m: string) => console.error(m);
-  const examples = readExamples(opts.train, opts.textCol, opts.labelCol);
+  const examples = readExamples(opts.train, opts.textCol, opts.labelCol, opts.teacher !== undefined);
   const test = opts.test ? readExamples(opts.test, opts.textCol, opts.labelCol) : undefined;
+  if (opts.teacher !== undefined) await teacherLabels(examples, opts, log);
   log(`training on ${examples.length} examples from ${opts.train}`);
   const t0 = performance.now();
   const model = trainStudent(examples, { seed: opts.seed, cGrid: opts.c, onProgress: (m) => log(`  ${m}`) });

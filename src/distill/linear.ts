@@ -3,7 +3,7 @@
  * (`w[row * classes + c]`), so scoring one text touches one contiguous block per feature it has.
  * A constant bias feature is handled as an extra weight row (`bias`).
  */
-import { seededRng, shuffleInPlace } from './rng.js';
+import { seededRng } from './rng.js';
 import type { Csr, SparseVec } from './vectorizer.js';
 
 export interface LinearWeights {
@@ -36,7 +36,7 @@ export interface SvmOptions {
   tolerance?: number;
   /** Value of the constant bias feature (liblinear's -B). */
   biasFeature?: number;
-  /** Weight each class's positives up by n_neg/n_pos^... : 'balanced' evens out rare classes. */
+  /** `balanced`: in each one-vs-rest problem, positives and negatives weigh the same in total (rare classes are not drowned). */
   classWeight?: 'none' | 'balanced';
   seed: number;
 }
@@ -49,12 +49,14 @@ export function trainOvrSvm(X: Csr, y: Int32Array, classes: number, opts: SvmOpt
   const { C, maxEpochs = 100, tolerance = 0.1, biasFeature = 1 } = opts;
   const n = X.rows;
   const dim = X.dim;
+  // Locals, not property loads, in the hot loops.
+  const { indptr, indices, values } = X;
   const W = new Float32Array(dim * classes);
   const bias = new Float32Array(classes);
   const qii = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = biasFeature * biasFeature;
-    for (let p = X.indptr[i]; p < X.indptr[i + 1]; p++) s += X.values[p] * X.values[p];
+    for (let p = indptr[i]; p < indptr[i + 1]; p++) s += values[p] * values[p];
     qii[i] = s;
   }
   const counts = new Float64Array(classes);
@@ -91,10 +93,10 @@ export function trainOvrSvm(X: Csr, y: Int32Array, classes: number, opts: SvmOpt
         const i = order[t];
         const yi = y[i] === c ? 1 : -1;
         const Dii = yi > 0 ? dPos : dNeg;
-        const p0 = X.indptr[i];
-        const p1 = X.indptr[i + 1];
+        const p0 = indptr[i];
+        const p1 = indptr[i + 1];
         let dot = b * biasFeature;
-        for (let p = p0; p < p1; p++) dot += w[X.indices[p]] * X.values[p];
+        for (let p = p0; p < p1; p++) dot += w[indices[p]] * values[p];
         const G = yi * dot - 1 + Dii * alpha[i];
         let pg = G;
         if (alpha[i] === 0) {
@@ -115,7 +117,7 @@ export function trainOvrSvm(X: Csr, y: Int32Array, classes: number, opts: SvmOpt
         alpha[i] = next;
         const d = (next - old) * yi;
         if (d === 0) continue;
-        for (let p = p0; p < p1; p++) w[X.indices[p]] += d * X.values[p];
+        for (let p = p0; p < p1; p++) w[indices[p]] += d * values[p];
         b += d * biasFeature;
       }
       if (pgMax - pgMin <= eps) {
@@ -131,72 +133,4 @@ export function trainOvrSvm(X: Csr, y: Int32Array, classes: number, opts: SvmOpt
     bias[c] = b * biasFeature;
   }
   return { classes, dim, w: W, bias };
-}
-
-export interface SoftmaxOptions {
-  /** L2 strength per example. */
-  lambda: number;
-  epochs: number;
-  /** Initial learning rate; decays as lr0 / (1 + lr0 * lambda * t). */
-  lr0?: number;
-  seed: number;
-}
-
-/** Multinomial logistic regression by SGD with lazily applied L2 decay and iterate averaging. */
-export function trainSoftmax(X: Csr, y: Int32Array, classes: number, opts: SoftmaxOptions): LinearWeights {
-  const { lambda, epochs, lr0 = 0.5 } = opts;
-  const n = X.rows;
-  const K = classes;
-  const W = new Float64Array(X.dim * K);
-  const bias = new Float64Array(K);
-  // Averaged SGD (Polyak-Ruppert) from the second epoch on: a smoother, better-generalising iterate.
-  const Wavg = new Float64Array(X.dim * K);
-  const bavg = new Float64Array(K);
-  let scale = 1;
-  const scores = new Float64Array(K);
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  const rng = seededRng(opts.seed);
-  let t = 0;
-  let averaged = 0;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    shuffleInPlace(order, rng);
-    for (let s = 0; s < n; s++, t++) {
-      const i = order[s];
-      const eta = lr0 / (1 + lr0 * lambda * t);
-      const p0 = X.indptr[i];
-      const p1 = X.indptr[i + 1];
-      for (let c = 0; c < K; c++) scores[c] = bias[c];
-      for (let p = p0; p < p1; p++) {
-        const base = X.indices[p] * K;
-        const v = X.values[p] * scale;
-        for (let c = 0; c < K; c++) scores[c] += v * W[base + c];
-      }
-      let max = -Infinity;
-      for (let c = 0; c < K; c++) if (scores[c] > max) max = scores[c];
-      let z = 0;
-      for (let c = 0; c < K; c++) z += scores[c] = Math.exp(scores[c] - max);
-      for (let c = 0; c < K; c++) scores[c] = scores[c] / z - (c === y[i] ? 1 : 0);
-      scale *= 1 - eta * lambda;
-      if (scale < 1e-9) {
-        for (let j = 0; j < W.length; j++) W[j] *= scale;
-        scale = 1;
-      }
-      const step = eta / scale;
-      for (let p = p0; p < p1; p++) {
-        const base = X.indices[p] * K;
-        const v = X.values[p] * step;
-        for (let c = 0; c < K; c++) W[base + c] -= v * scores[c];
-      }
-      for (let c = 0; c < K; c++) bias[c] -= eta * scores[c];
-    }
-    if (epoch >= 1) {
-      averaged++;
-      const a = 1 / averaged;
-      for (let j = 0; j < W.length; j++) Wavg[j] += (W[j] * scale - Wavg[j]) * a;
-      for (let c = 0; c < K; c++) bavg[c] += (bias[c] - bavg[c]) * a;
-    }
-  }
-  const final = averaged > 0 ? Wavg : W.map((v) => v * scale);
-  return { classes, dim: X.dim, w: Float32Array.from(final), bias: Float32Array.from(averaged > 0 ? bavg : bias) };
 }

@@ -119,8 +119,19 @@ export class Ledger {
     const priced = this.costs.price(e, finishedAt);
     this.counters.countUsage(e.keyName ?? '', this.now(), e.promptTokens + e.completionTokens, priced.side === 'cloud' ? priced.costNusd : 0);
     this.writer?.add(toRecord(e, priced, finishedAt, this.instance));
+    if (priced.priceSource === null && priced.side === 'cloud' && e.promptTokens + e.completionTokens > 0) this.warnUnpriced(e);
     for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!(e, priced);
   };
+
+  private readonly unpriced = new Set<string>();
+
+  /** Once per model: its cloud requests are counted at $0 until it gets a price. */
+  private warnUnpriced(e: UsageEvent): void {
+    const id = `${e.backend}/${e.model}`;
+    if (this.unpriced.has(id) || this.unpriced.size >= 100) return;
+    this.unpriced.add(id);
+    this.logger.warn({ backend: e.backend, model: e.model }, 'ledger: no price for this cloud model; its requests cost $0 in the ledger until it is added to ledger.prices');
+  }
 
   /** The admission check (budgets, rate limits); throws 429 or sets `remoteForbidden`. */
   readonly admit = (call: Admittable): void => {

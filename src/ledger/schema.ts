@@ -3,7 +3,7 @@
  * same from tsx sources, from dist/ and from a bundled install). SQLite and PostgreSQL get the same
  * tables; only the id column's type differs. Never edit a shipped migration: add the next one.
  */
-import { sql, type Generated, type Kysely } from 'kysely';
+import type { Generated, Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 
 export type DialectKind = 'sqlite' | 'postgres';
@@ -129,4 +129,3 @@ export function num(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
 
-export { sql };

@@ -13,7 +13,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { cachePaths, ensureDir, fileSize, hashInto, META_SUFFIX, readMeta, sha256File, writeMeta } from './cache.js';
 import { isRemote, parseModelSource, type ModelSource, type RemoteModelSource } from './source.js';
 import { errorMessage } from '../util/errors.js';
@@ -217,9 +217,14 @@ function discard(body: Dispatcher.ResponseData['body']): void {
 
 let dispatcher: Dispatcher | undefined;
 
-/** Follows redirects (huggingface.co answers with one to its CDN); credentials are dropped across origins. */
+/**
+ * Follows redirects (huggingface.co answers with one to its CDN); credentials are dropped across
+ * origins. An agent of our own, not the global dispatcher: once anything in the process has called
+ * the built-in fetch, the global one is Node's bundled undici, whose handler API this undici's
+ * interceptors do not speak ("invalid onError method": `sluice models pull` failed that way).
+ */
 function downloadDispatcher(): Dispatcher {
-  dispatcher ??= getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: 10 }));
+  dispatcher ??= new Agent().compose(interceptors.redirect({ maxRedirections: 10 }));
   return dispatcher;
 }
 

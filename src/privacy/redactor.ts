@@ -19,6 +19,8 @@ export class Redactor {
   /** replacement -> original (what the restorer uses) */
   readonly reverse = new Map<string, string>();
   private readonly counters = new Map<EntityType, number>();
+  /** Reverse entries that are only parts of a pseudonymised name (never a whole replacement). */
+  private readonly partOnly = new Set<string>();
 
   constructor(private readonly key: Buffer) {}
 
@@ -36,7 +38,8 @@ export class Redactor {
       for (let attempt = 0; attempt < 8 && replacement === null; attempt++) {
         const fake = pseudonym(this.key, type, original, attempt);
         if (fake === null) break;
-        if (fake !== original && !this.reverse.has(fake) && !this.forward.has(`${type}\u0000pseudonymise\u0000${fake}`)) replacement = fake;
+        // never a fake that is already a replacement, a part of one, or another value of this request
+        if (fake !== original && !this.reverse.has(fake) && !this.forward.has(`${type}\u0000pseudonymise\u0000${fake}`) && !fake.split(' ').some((p) => this.reverse.has(p))) replacement = fake;
       }
     } else if (mode === 'hash') {
       replacement = `<${type}_${keyedHash(this.key, type, original)}>`;
@@ -66,9 +69,14 @@ export class Redactor {
       [f[1]!, o[o.length - 1]!],
     ];
     for (const [fakePart, realPart] of pairs) {
-      const existing = this.reverse.get(fakePart);
-      if (existing === undefined) this.reverse.set(fakePart, realPart);
-      else if (existing !== realPart) this.reverse.set(fakePart, fakePart); // ambiguous: leave as is
+      // only unambiguous parts: a part that already stands for something (a whole single-name fake,
+      // another person's part) keeps that meaning, and an ambiguous one maps to itself
+      if (this.reverse.has(fakePart)) {
+        if (this.partOnly.has(fakePart) && this.reverse.get(fakePart) !== realPart) this.reverse.set(fakePart, fakePart);
+        continue;
+      }
+      this.reverse.set(fakePart, realPart);
+      this.partOnly.add(fakePart);
     }
   }
 

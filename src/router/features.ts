@@ -240,6 +240,10 @@ export class Featurizer {
     let codeSymbols = 0, mathSymbols = 0, fences = 0, backticks = 0;
     let wordHash = FNV_OFFSET, inWord = false, wordChars = 0;
     let pos = 0, lastWasSpace = true;
+    const size0 = ngramCount > 0 ? ngrams[0]! : 0;
+    const drop0 = ngramCount > 0 ? dropWeight[0]! : 0;
+    const seed0 = SEED_CHAR + size0;
+    let roll0 = 0;
 
     // Scan [0, head) and [tail, len): the middle of a huge prompt only counts towards length.
     const cut = len > 2 * window;
@@ -282,6 +286,16 @@ export class Featurizer {
       const code = space ? 32 : ch;
       ring[pos & (RING - 1)] = code;
       pos++;
+      if (ngramCount === 1) {
+        // The usual single n-gram length, with its state in locals.
+        const leaving = pos > size0 ? ring[(pos - 1 - size0) & (RING - 1)]! : 0;
+        roll0 = (Math.imul(roll0, ROLL_BASE) + code - Math.imul(leaving, drop0)) | 0;
+        if (pos >= size0) {
+          const j = Math.imul(roll0 ^ seed0, FNV_PRIME) >>> shift;
+          idx[n++] = j < DENSE_SLOTS ? j + DENSE_SLOTS : j;
+        }
+        continue;
+      }
       for (let g = 0; g < ngramCount; g++) {
         const size = ngrams[g]!;
         const leaving = pos > size ? ring[(pos - 1 - size) & (RING - 1)]! : 0;

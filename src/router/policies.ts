@@ -99,6 +99,7 @@ export class SidePolicy implements Policy {
 
 export class LearnedPolicy implements Policy {
   private readonly reasonTools: string;
+  private readonly reasonEmbeddings: string;
 
   constructor(
     readonly name: string,
@@ -107,9 +108,12 @@ export class LearnedPolicy implements Policy {
     private readonly sides: Sides,
   ) {
     this.reasonTools = `${name}:tools`;
+    this.reasonEmbeddings = `${name}:embeddings`;
   }
 
   plan(d: Decision): RoutePlan {
+    // Embeddings from different models are not comparable: a score must not switch models between requests.
+    if (d.req.endpoint === 'embeddings') return { targets: this.sides.localFirst, route: sideOf(this.sides.localFirst), reason: named(d, this.reasonEmbeddings) };
     const score = this.router.need(d.view);
     if (forcedSide(d, this.sides) === 'cloud') return { targets: this.sides.cloudFirst, route: sideOf(this.sides.cloudFirst), reason: named(d, this.reasonTools), score };
     const targets = score >= (d.threshold ?? this.threshold) ? this.sides.cloudFirst : this.sides.localFirst;
@@ -275,6 +279,10 @@ export class CheapestPolicy implements Policy {
 
   plan(d: Decision): RoutePlan {
     const { candidates, p, byPrice } = this;
+    if (d.req.endpoint === 'embeddings') {
+      const cheapest = byPrice[0]!; // one embedding model for all: vectors of different models do not compare
+      return { targets: this.targets[cheapest]!, route: sideOf(this.targets[cheapest]!), reason: named(d, this.reasons[cheapest]!) };
+    }
     const k = candidates.length;
     let score: number;
     if (this.useHeads) {

@@ -2,8 +2,9 @@
  * Where a request's backend is chosen: the one place routing policies plug in.
  * This release routes by model name: each backend serves the public model ids of its `models`
  * map (default: its own name), `<backend>/<upstream-model>` addresses a remote backend directly,
- * and a backend's `fallbacks` follow it in the plan. Learned and cascade routing (later issue)
- * implement `Router` and return a different plan; nothing else in the gateway changes.
+ * and a backend's `fallbacks` follow it in the plan. PolicyRouter (./policy-router.ts) wraps it
+ * with `auto`, aliases and routing policies (learned, rules, cascade, cheapest); nothing else in
+ * the gateway changes.
  */
 import type { ModelInfo } from '../api/types.js';
 import type { Backend, CallContext } from '../backends/types.js';

@@ -14,8 +14,6 @@ import { copyVector, DEFAULT_TRAIN_OPTIONS, type Example, type LinearModel, seed
 import { cheapestGoodEnough } from './choose.js';
 import { evaluateChoice, frontierReport, type FrontierPoint, type FrontierReport, type MultiOutcomes, pairReport, type PairReport } from './metrics.js';
 
-export { cheapestGoodEnough };
-
 export interface TableSpec {
   table: OutcomeTable;
   weak?: string;

@@ -89,9 +89,9 @@ describe('completions on stories260K', () => {
     assert.match(res.id, /^cmpl-[0-9a-f]+$/);
     assert.equal(res.object, 'text_completion');
     assert.equal(res.model, 'tiny');
-    assert.ok(Math.abs(res.created - Date.now() / 1000) < 60);
+    assert.ok(Math.abs(res.created - Date.now() / 1000) < 60, 'Math.abs(res.created - Date.now() / 1000) < 60');
     const choice = res.choices[0]!;
-    assert.ok(choice.text.trim().length > 0);
+    assert.ok(choice.text.trim().length > 0, 'choice.text.trim().length > 0');
     assert.equal(choice.finish_reason, 'length');
     assert.equal(res.usage?.prompt_tokens, model.tokenize(prompt).length + bos());
     assert.equal(res.usage?.completion_tokens, 16);
@@ -100,7 +100,7 @@ describe('completions on stories260K', () => {
 
   test('prompt given as a one-element array, and echo', async () => {
     const res = await shared.completion({ model: 'tiny', prompt: ['Once upon a time'], max_tokens: 4, temperature: 0, echo: true }, ctx());
-    assert.ok(res.choices[0]!.text.startsWith('Once upon a time'));
+    assert.ok(res.choices[0]!.text.startsWith('Once upon a time'), 'res.choices[0]!.text.startsWith(\'Once upon a time\')');
   });
 
   test('chat completion on a base model uses the plain template', async () => {
@@ -111,11 +111,11 @@ describe('completions on stories260K', () => {
     assert.match(res.id, /^chatcmpl-/);
     assert.equal(res.object, 'chat.completion');
     const content = res.choices[0]!.message.content ?? '';
-    assert.ok(content.length > 0);
+    assert.ok(content.length > 0, 'content.length > 0');
     assert.equal(res.choices[0]!.message.role, 'assistant');
     const expectedPrompt = model.tokenize('System: Be kind.\nUser: Tell me a story.\nAssistant:').length + bos();
     assert.equal(res.usage?.prompt_tokens, expectedPrompt);
-    assert.ok(res.usage!.completion_tokens > 0 && res.usage!.completion_tokens <= 24);
+    assert.ok(res.usage!.completion_tokens > 0 && res.usage!.completion_tokens <= 24, 'res.usage!.completion_tokens > 0 && res.usage!.completion_tokens <= 24');
   });
 
   test('streamed chat: role first, tokens, finish chunk, then usage; same text and usage as non-streamed', async () => {
@@ -132,9 +132,9 @@ describe('completions on stories260K', () => {
     assert.equal(finish.choices[0]!.finish_reason, whole.choices[0]!.finish_reason);
     const content = chunks.slice(1, -2).map((c) => c.choices[0]!.delta.content ?? '');
     assert.ok(content.length > 1, 'expected several content chunks');
-    assert.ok(content.length <= whole.usage!.completion_tokens);
+    assert.ok(content.length <= whole.usage!.completion_tokens, 'content.length <= whole.usage!.completion_tokens');
     assert.equal(content.join(''), whole.choices[0]!.message.content);
-    assert.ok(chunks.every((c) => c.id === chunks[0]!.id && c.object === 'chat.completion.chunk' && c.model === 'tiny'));
+    assert.ok(chunks.every((c) => c.id === chunks[0]!.id && c.object === 'chat.completion.chunk' && c.model === 'tiny'), 'chunks.every((c) => c.id === chunks[0]!.id && c.object === \'chat.completion.chunk\' && c.model === \'tiny\')');
   });
 
   test('streamed text completion: one chunk per token for this model, usage last', async () => {
@@ -147,7 +147,7 @@ describe('completions on stories260K', () => {
     const texts = chunks.slice(0, -2).map((c) => c.choices[0]!.text);
     // No stop triggers and plain ASCII tokens: every generated token is streamed as it comes.
     assert.equal(texts.length, 12);
-    assert.ok(texts.every((t) => t.length > 0));
+    assert.ok(texts.every((t) => t.length > 0), 'texts.every((t) => t.length > 0)');
   });
 
   test('stop sequences end the output and never appear in it', async () => {
@@ -160,8 +160,8 @@ describe('completions on stories260K', () => {
     const out = res.choices[0]!.text;
     assert.equal(res.choices[0]!.finish_reason, 'stop');
     assert.ok(!out.includes(stop), `${JSON.stringify(out)} contains the stop ${stop}`);
-    assert.ok(text.startsWith(out));
-    assert.ok(out.length < text.indexOf(stop) + 1);
+    assert.ok(text.startsWith(out), 'text.startsWith(out)');
+    assert.ok(out.length < text.indexOf(stop) + 1, 'out.length < text.indexOf(stop) + 1');
 
     let streamed = '';
     for await (const c of await shared.streamCompletion({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 40, temperature: 0, stop }, ctx())) {
@@ -200,7 +200,7 @@ describe('completions on stories260K', () => {
       );
       assert.equal(res.choices[0]!.finish_reason, 'stop');
       const parsed = JSON.parse(res.choices[0]!.message.content ?? '');
-      assert.ok(['happy', 'sad'].includes(parsed.mood));
+      assert.ok(['happy', 'sad'].includes(parsed.mood), '[\'happy\', \'sad\'].includes(parsed.mood)');
       assert.equal(typeof parsed.done, 'boolean');
     }
   });
@@ -228,7 +228,7 @@ describe('completions on stories260K', () => {
   test('max_tokens beyond the room left in the context is cut with finish_reason length', async () => {
     const res = await shared.completion({ model: 'tiny', prompt: 'the cat sat on the mat '.repeat(45), max_tokens: 5000, temperature: 0 }, ctx());
     assert.equal(res.choices[0]!.finish_reason, 'length');
-    assert.ok(res.usage!.prompt_tokens + res.usage!.completion_tokens <= 512);
+    assert.ok(res.usage!.prompt_tokens + res.usage!.completion_tokens <= 512, 'res.usage!.prompt_tokens + res.usage!.completion_tokens <= 512');
   });
 });
 
@@ -241,13 +241,13 @@ describe('embeddings', () => {
     res.data.forEach((d, i) => {
       assert.equal(d.object, 'embedding');
       assert.equal(d.index, i);
-      assert.ok(Array.isArray(d.embedding));
+      assert.ok(Array.isArray(d.embedding), 'Array.isArray(d.embedding)');
       assert.equal((d.embedding as number[]).length, model.embeddingVectorSize);
     });
     assert.deepEqual(res.data[0]!.embedding, res.data[2]!.embedding);
     assert.notDeepEqual(res.data[0]!.embedding, res.data[1]!.embedding);
     const minTokens = ['a little dog', 'the big red ball', 'a little dog'].reduce((n, s) => n + model.tokenize(s).length, 0);
-    assert.ok(res.usage.prompt_tokens >= minTokens);
+    assert.ok(res.usage.prompt_tokens >= minTokens, 'res.usage.prompt_tokens >= minTokens');
     assert.equal(res.usage.total_tokens, res.usage.prompt_tokens);
 
     const one = await shared.embeddings({ model: 'tiny', input: 'a little dog', encoding_format: 'base64' }, ctx());
@@ -322,10 +322,10 @@ describe('logprobs (issue 12, 6.10)', () => {
     assert.equal(content.length, res.usage!.completion_tokens);
     assert.equal(content.map((c) => c.token).join(''), res.choices[0]!.message.content);
     for (const [i, c] of content.entries()) {
-      assert.ok(c.logprob <= 0 && Number.isFinite(c.logprob));
+      assert.ok(c.logprob <= 0 && Number.isFinite(c.logprob), 'c.logprob <= 0 && Number.isFinite(c.logprob)');
       assert.deepEqual(c.bytes, [...Buffer.from(c.token)]);
       assert.equal(c.top_logprobs.length, 3);
-      assert.ok(c.top_logprobs[0]!.logprob >= c.top_logprobs[1]!.logprob && c.top_logprobs[1]!.logprob >= c.top_logprobs[2]!.logprob);
+      assert.ok(c.top_logprobs[0]!.logprob >= c.top_logprobs[1]!.logprob && c.top_logprobs[1]!.logprob >= c.top_logprobs[2]!.logprob, 'c.top_logprobs[0]!.logprob >= c.top_logprobs[1]!.logprob && c.top_logprobs[1]!.logprob >= c.top_logprobs[2]!.logprob');
       // Greedy: the chosen token is the most likely one.
       // (The plain template drops the reply's leading whitespace from the first token's text.)
       assert.equal(i === 0 ? c.top_logprobs[0]!.token.trimStart() : c.top_logprobs[0]!.token, c.token);
@@ -342,7 +342,7 @@ describe('logprobs (issue 12, 6.10)', () => {
     assert.equal(lp.tokens.join(''), whole.choices[0]!.text);
     assert.equal(lp.tokens.length, 10);
     assert.equal(lp.token_logprobs.length, 10);
-    assert.ok(lp.top_logprobs.every((t) => Object.keys(t).length >= 1 && Object.keys(t).length <= 2));
+    assert.ok(lp.top_logprobs.every((t) => Object.keys(t).length >= 1 && Object.keys(t).length <= 2), 'lp.top_logprobs.every((t) => Object.keys(t).length >= 1 && Object.keys(t).length <= 2)');
     assert.deepEqual(lp.text_offset, lp.tokens.map((_, i) => lp.tokens.slice(0, i).join('').length));
     const streamedTokens: string[] = [];
     for await (const c of await shared.streamCompletion(req, ctx())) {
@@ -440,12 +440,12 @@ describe('usage of requests that end early (issue 12, 6.3)', () => {
     const pending = shared.completion({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 480, temperature: 0 }, c);
     // Started: the prompt is reported as soon as the sequence is taken.
     for (let i = 0; i < 1000 && reports.length === 0; i++) await new Promise((r) => setImmediate(r));
-    assert.ok(reports.length > 0);
+    assert.ok(reports.length > 0, 'reports.length > 0');
     ac.abort();
     await rejectsWith(pending, { status: 499, code: 'client_closed_request' });
     const [prompt, completion] = reports.at(-1)!;
-    assert.ok(prompt > 0);
-    assert.ok(completion < 480);
+    assert.ok(prompt > 0, 'prompt > 0');
+    assert.ok(completion < 480, 'completion < 480');
   });
 });
 
@@ -473,11 +473,11 @@ describe('scheduling', () => {
     const second = b.completion({ ...req, max_tokens: 5 }, ctx());
     const err = await rejectsWith(b.completion(req, ctx()), { status: 429, code: 'queue_full' });
     assert.equal(err.retryable, true);
-    assert.ok(err.retryAfter !== undefined && err.retryAfter >= 1);
+    assert.ok(err.retryAfter !== undefined && err.retryAfter >= 1, 'err.retryAfter !== undefined && err.retryAfter >= 1');
     assert.equal(b.status().queued, 1);
     assert.equal(b.status().inFlight, 1);
     const [r1, r2] = await Promise.all([first, second]);
-    assert.ok(r1.choices[0]!.text.length > 0);
+    assert.ok(r1.choices[0]!.text.length > 0, 'r1.choices[0]!.text.length > 0');
     assert.equal(r2.usage?.completion_tokens, 5);
     assert.equal(b.status().inFlight, 0);
   });
@@ -549,7 +549,7 @@ describe('scheduling', () => {
     };
     await Promise.all([consume('a', 'Once upon a time'), consume('b', 'The little dog')]);
     const firstFinish = events.findIndex((e) => e.endsWith(':finish'));
-    assert.ok(firstFinish > 0);
+    assert.ok(firstFinish > 0, 'firstFinish > 0');
     const before = events.slice(0, firstFinish);
     assert.ok(before.includes('a:token') && before.includes('b:token'), events.join(' '));
     // Interleaved, not one after the other.
@@ -567,7 +567,7 @@ describe('readiness and lifecycle', () => {
     assert.deepEqual([b.status().ready, b.status().detail], [false, 'loading']);
     const err = await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'model_not_ready' });
     assert.equal(err.retryable, true);
-    assert.ok(err.retryAfter && err.retryAfter > 0);
+    assert.ok(err.retryAfter && err.retryAfter > 0, 'err.retryAfter && err.retryAfter > 0');
     await b.whenLoaded();
     assert.deepEqual(b.status(), { ready: true, detail: 'loaded llama-2-tiny-random.gguf', inFlight: 0, queued: 0 });
     const res = await b.completion({ model: 'x', prompt: 'hi', max_tokens: 3 }, ctx());
@@ -580,7 +580,7 @@ describe('readiness and lifecycle', () => {
     assert.equal(b.status().ready, true);
     assert.match(b.status().detail, /not loaded/);
     const res = await b.chatCompletion({ model: 'x', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }, ctx());
-    assert.ok(res.choices[0]!.message.content !== null);
+    assert.ok(res.choices[0]!.message.content !== null, 'res.choices[0]!.message.content !== null');
     assert.match(b.status().detail, /^loaded stories260K.gguf$/);
   });
 
@@ -594,7 +594,7 @@ describe('readiness and lifecycle', () => {
     assert.ok(s.detail.startsWith('unavailable: '), s.detail);
     assert.ok(s.detail.includes(missing), s.detail);
     const err = await rejectsWith(b.completion({ model: 'x', prompt: 'hi' }, ctx()), { status: 503, code: 'model_unavailable' });
-    assert.ok(err.message.includes(missing));
+    assert.ok(err.message.includes(missing), 'err.message.includes(missing)');
     assert.equal(err.retryable, true);
   });
 
@@ -712,7 +712,7 @@ test('models with a chat template render through their chat wrapper', () => {
   assert.ok(text.includes('system\nBe brief.'), text);
   assert.ok(text.includes('user\nHello'), text);
   assert.ok(text.trimEnd().endsWith('assistant'), text);
-  assert.ok(out.stopTriggers.length > 0);
+  assert.ok(out.stopTriggers.length > 0, 'out.stopTriggers.length > 0');
   assert.equal(out.trimStart, false);
   assert.throws(() => renderer.render([{ role: 'user', content: [{ type: 'image_url' }] }]), (e: unknown) => e instanceof GatewayError && e.status === 400);
 });

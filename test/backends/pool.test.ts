@@ -273,7 +273,7 @@ describe('PoolBackend', () => {
     assert.ok(chunks.at(-1)!.usage);
     assert.equal(pool.status().inFlight, 0);
 
-    a.enqueue({ kind: 'ok', chunkDelayMs: 30 });
+    a.enqueue({ kind: 'ok', pauseAfter: 1 });
     const early = await pool.streamCompletion({ model: 'm', prompt: 'p' }, ctx());
     for await (const _ of early) break;
     await a.waitForAborts(1);
@@ -296,7 +296,7 @@ describe('PoolBackend', () => {
 
   test('an abandoned stream is released when the call is aborted', async () => {
     const pool = track(makePool([{ baseUrl: a.url }]));
-    a.enqueue({ kind: 'ok', chunkDelayMs: 50 });
+    a.enqueue({ kind: 'ok', pauseAfter: 2 });
     const ac = new AbortController();
     const stream = await pool.streamChatCompletion(req, ctx(ac.signal));
     await stream[Symbol.asyncIterator]().next();

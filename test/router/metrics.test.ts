@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apgr, apgrDeciles, cpt, frontierReport, oracleStrongShare, pairCurve, pairReport, paretoFrontier, quantile } from '../../src/router/metrics.js';
-import { cheapestGoodEnough } from '../../src/router/train.js';
+import { cheapestGoodEnough } from '../../src/router/choose.js';
 
 const close = (a: number | null, b: number, eps = 1e-9) => assert.ok(a !== null && Math.abs(a - b) < eps, `${a} != ${b}`);
 

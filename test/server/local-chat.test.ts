@@ -212,7 +212,7 @@ describe('tool calls (issue 12, 3)', () => {
     const call = calls.get(0)!;
     assert.match(call.id, /^call_/);
     assertValidCall({ function: call }, ['lookup']);
-    assert.ok(usage && usage.completion_tokens > 0);
+    assert.ok(usage && usage.completion_tokens > 0, 'usage && usage.completion_tokens > 0');
   });
 
   test('round trip: the call and the tool\'s result render back through the template, and the model answers', async () => {
@@ -232,7 +232,7 @@ describe('tool calls (issue 12, 3)', () => {
     const answer = second.choices[0]!;
     assert.equal(answer.message.tool_calls, undefined);
     assert.equal(typeof answer.message.content, 'string');
-    assert.ok(['stop', 'length'].includes(answer.finish_reason));
+    assert.ok(['stop', 'length'].includes(answer.finish_reason), '[\'stop\', \'length\'].includes(answer.finish_reason)');
     // What the model saw: the question, its call and the result, in the template's own syntax.
     const expected = expectedTokens([
       { type: 'user', text: question.content },
@@ -253,7 +253,7 @@ describe('tool calls (issue 12, 3)', () => {
   test('tool_choice none answers in text without calls', async () => {
     const r = await gw.client.chat.completions.create({ model: 'chatml', messages: [{ role: 'user', content: 'Weather?' }], tools, tool_choice: 'none', max_tokens: 8 });
     assert.equal(r.choices[0]!.message.tool_calls, undefined);
-    assert.ok(r.choices[0]!.message.content!.length > 0);
+    assert.ok(r.choices[0]!.message.content!.length > 0, 'r.choices[0]!.message.content!.length > 0');
   });
 
   test('a model whose template cannot express tools: 400 tools_not_supported, or its fallback answers', async () => {
@@ -272,7 +272,7 @@ describe('tool calls (issue 12, 3)', () => {
     if (call.type === 'function') assertValidCall(call, ['get_weather']);
     // Without tools the plain model answers as before.
     const plain = await gw.client.chat.completions.create({ model: 'plain-only', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 });
-    assert.ok(plain.choices[0]!.message.content!.length > 0);
+    assert.ok(plain.choices[0]!.message.content!.length > 0, 'plain.choices[0]!.message.content!.length > 0');
   });
 
   test('bad tool requests are 400s that name the field', async () => {

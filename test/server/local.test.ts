@@ -36,9 +36,9 @@ test('chat completion from the local model, exact usage, local backend header', 
     .create({ model: 'local', messages: [{ role: 'user', content: 'Tell me a story about a cat.' }], max_tokens: 16, seed: 7, temperature: 0.5 })
     .withResponse();
   assert.equal(response.headers.get('x-sluice-backend'), 'local');
-  assert.ok(data.choices[0]!.message.content!.length > 0);
-  assert.ok(data.usage!.prompt_tokens > 5);
-  assert.ok(data.usage!.completion_tokens > 0 && data.usage!.completion_tokens <= 16);
+  assert.ok(data.choices[0]!.message.content!.length > 0, 'data.choices[0]!.message.content!.length > 0');
+  assert.ok(data.usage!.prompt_tokens > 5, 'data.usage!.prompt_tokens > 5');
+  assert.ok(data.usage!.completion_tokens > 0 && data.usage!.completion_tokens <= 16, 'data.usage!.completion_tokens > 0 && data.usage!.completion_tokens <= 16');
   const e = gw.events.at(-1)!;
   assert.equal(e.backend, 'local');
   assert.equal(e.promptTokens, data.usage!.prompt_tokens);
@@ -65,8 +65,8 @@ test('streaming token by token over SSE, usage on request', async () => {
     if (chunk.usage) usage = chunk.usage;
   }
   assert.ok(pieces > 1, 'more than one content chunk');
-  assert.ok(text.length > 0);
-  assert.ok(usage && usage.completion_tokens > 0);
+  assert.ok(text.length > 0, 'text.length > 0');
+  assert.ok(usage && usage.completion_tokens > 0, 'usage && usage.completion_tokens > 0');
 });
 
 test('text completions and embeddings', async () => {
@@ -81,7 +81,7 @@ test('text completions and embeddings', async () => {
   assert.equal(cut.choices[0]!.finish_reason, 'stop');
   const emb = await gw.client.embeddings.create({ model: 'local', input: ['a happy dog', 'a sad cat'] });
   assert.equal(emb.data.length, 2);
-  assert.ok(emb.data[0]!.embedding.length > 0);
+  assert.ok(emb.data[0]!.embedding.length > 0, 'emb.data[0]!.embedding.length > 0');
   assert.notDeepEqual(emb.data[0]!.embedding, emb.data[1]!.embedding);
 });
 
@@ -96,7 +96,7 @@ test('json_schema output always parses', async () => {
     },
   });
   const parsed = JSON.parse(r.choices[0]!.message.content!) as { mood: string; sure: boolean };
-  assert.ok(['happy', 'sad'].includes(parsed.mood));
+  assert.ok(['happy', 'sad'].includes(parsed.mood), '[\'happy\', \'sad\'].includes(parsed.mood)');
   assert.equal(typeof parsed.sure, 'boolean');
 });
 
@@ -117,12 +117,12 @@ test('beyond parallel + queue: 429 queue_full with Retry-After; the admitted one
   const refused = await Promise.all([send(), send()]);
   for (const r of refused) {
     assert.equal(r.status, 429);
-    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    assert.ok(Number(r.headers.get('retry-after')) >= 1, 'Number(r.headers.get(\'retry-after\')) >= 1');
     assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'queue_full');
   }
   for (const r of await Promise.all(admitted)) {
     assert.equal(r.status, 200);
-    assert.ok((await r.text()).endsWith('data: [DONE]\n\n'));
+    assert.ok((await r.text()).endsWith('data: [DONE]\n\n'), '(await r.text()).endsWith(\'data: [DONE]\\n\\n\')');
   }
 });
 
@@ -154,7 +154,7 @@ test('logprobs over HTTP, chat and streamed (issue 12, 6.10)', async () => {
   const content = r.choices[0]!.logprobs!.content!;
   assert.equal(content.length, r.usage!.completion_tokens);
   assert.equal(content.map((c) => c.token).join(''), r.choices[0]!.message.content);
-  assert.ok(content.every((c) => c.top_logprobs.length === 2 && c.logprob <= 0));
+  assert.ok(content.every((c) => c.top_logprobs.length === 2 && c.logprob <= 0), 'content.every((c) => c.top_logprobs.length === 2 && c.logprob <= 0)');
   const stream = await gw.client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8, temperature: 0, logprobs: true, stream: true });
   const streamed: string[] = [];
   for await (const chunk of stream) for (const c of chunk.choices[0]?.logprobs?.content ?? []) streamed.push(c.token);
@@ -178,7 +178,7 @@ test('n > 1 and other fields the local model cannot honour are a 400 naming the 
 
 test('3.96 MB prompts are refused at once and never stall the gateway (issue 12, 6.1)', async () => {
   const huge = JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'Once upon a time there was a cat. '.repeat(116_000) }] });
-  assert.ok(huge.length > 3_900_000 && huge.length < 4 * 1024 * 1024);
+  assert.ok(huge.length > 3_900_000 && huge.length < 4 * 1024 * 1024, 'huge.length > 3_900_000 && huge.length < 4 * 1024 * 1024');
   const bigOnes = Array.from({ length: 4 }, () => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: headers(), body: huge }));
   const [health, ...answers] = await Promise.all([fetch(`${gw.url}/healthz`), ...bigOnes]);
   assert.equal(health.status, 200);

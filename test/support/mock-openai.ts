@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 export type Behaviour =
-  | { kind: 'ok'; content?: string | ((body: any) => string) /* a function answers from the request (echo) */; delayMs?: number /* before head */; chunkDelayMs?: number /* between stream chunks */ }
+  | { kind: 'ok'; content?: string | ((body: any) => string) /* a function answers from the request (echo) */; delayMs?: number /* before head */; chunkDelayMs?: number /* between stream chunks */; pauseAfter?: number /* stream: hold after this many events until resume() */ }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'malformed' }
   | { kind: 'cut'; afterChunks: number }
@@ -42,6 +42,8 @@ class Exchange {
   done = false;
   events: string[] = [];
   next = 0;
+  /** Events written before the stream holds for `resume()`. */
+  pauseAfter = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly mock: MockOpenAI,
@@ -71,6 +73,7 @@ export class MockOpenAI {
   private defaultBehaviour: Behaviour = OK;
   private healthStatus = 200;
   private abortWaiters: Array<{ n: number; resolve: () => void }> = [];
+  private paused: Array<() => void> = [];
   private idSeq = 0;
 
   private constructor(
@@ -119,7 +122,23 @@ export class MockOpenAI {
     return new Promise((resolve) => this.abortWaiters.push({ n, resolve }));
   }
 
+  /**
+   * Lets every stream held by `pauseAfter` go on. Tests that need a stream still running at some
+   * point hold it there instead of relying on a delay being long enough.
+   */
+  resume(): void {
+    const paused = this.paused;
+    this.paused = [];
+    for (const go of paused) go();
+  }
+
+  /** @internal */
+  holdUntilResumed(go: () => void): void {
+    this.paused.push(go);
+  }
+
   reset(): void {
+    this.paused = [];
     this.requests = [];
     this.queue = [];
     this.defaultBehaviour = OK;
@@ -227,6 +246,7 @@ export class MockOpenAI {
           ex.timer = undefined;
           if (body.stream === true && endpoint !== 'embeddings') {
             ex.events = this.streamEvents(endpoint, body, content);
+            ex.pauseAfter = b.pauseAfter ?? Number.POSITIVE_INFINITY;
             this.writeStream(ex, b.chunkDelayMs ?? 0, Number.POSITIVE_INFINITY);
           } else {
             ex.done = true;
@@ -248,14 +268,15 @@ export class MockOpenAI {
     const res = ex.res;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const events = ex.events;
-    if (chunkDelayMs <= 0 && cutAfter >= events.length) {
+    const pausing = ex.pauseAfter < events.length;
+    if (chunkDelayMs <= 0 && cutAfter >= events.length && !pausing) {
       ex.done = true;
       this.streamEventsSent += events.length;
       this.streamsCompleted++;
       res.end(events.join(''));
       return;
     }
-    if (chunkDelayMs <= 0) {
+    if (chunkDelayMs <= 0 && !pausing) {
       const n = Math.max(0, cutAfter);
       this.streamEventsSent += n;
       ex.selfDestroyed = true;
@@ -278,6 +299,11 @@ export class MockOpenAI {
         res.socket?.destroy();
         return;
       }
+      if (ex.next === ex.pauseAfter) {
+        ex.pauseAfter = Number.POSITIVE_INFINITY;
+        this.holdUntilResumed(step);
+        return;
+      }
       const ev = events[ex.next++]!;
       this.streamEventsSent++;
       if (ex.next >= events.length) {
@@ -287,7 +313,8 @@ export class MockOpenAI {
         return;
       }
       res.write(ev);
-      ex.timer = setTimeout(step, chunkDelayMs);
+      if (chunkDelayMs > 0) ex.timer = setTimeout(step, chunkDelayMs);
+      else step();
     };
     step();
   }

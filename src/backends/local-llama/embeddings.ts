@@ -9,6 +9,7 @@ import type { EmbeddingsRequest } from '../../api/schemas.js';
 import type { EmbeddingsResponse } from '../../api/types.js';
 import type { LocalBackendConfig } from '../../config/schema.js';
 import { abortError, errors, gatewayError, toGatewayError, type GatewayError } from '../../errors.js';
+import { onAbort } from '../../util/abort.js';
 import type { CallContext } from '../types.js';
 import type { Loaded } from './loading.js';
 import { checkTokenIds, contextLengthError } from './prepare.js';
@@ -61,8 +62,7 @@ export class Embedder {
     if (this.pending >= this.config.parallel + this.config.maxQueue) throw this.host.queueFullError();
     if (ctx.signal.aborted) throw abortError(ctx.signal.reason);
     const controller = new AbortController();
-    const onAbort = () => controller.abort(ctx.signal.reason);
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const detach = onAbort(ctx.signal, (reason) => controller.abort(reason));
     this.pending++;
     const work = this.chain.then(async () => {
       const closing = this.host.closingError();
@@ -88,13 +88,11 @@ export class Embedder {
     void job.done.then(() => {
       this.pending--;
       this.host.active.delete(job);
-      ctx.signal.removeEventListener('abort', onAbort);
+      detach();
     });
     // A client that gives up while waiting for its turn gets its answer now, not when the turn comes.
     const aborted = new Promise<never>((_, reject) => {
-      const fail = () => reject(abortError(controller.signal.reason));
-      if (controller.signal.aborted) fail();
-      else controller.signal.addEventListener('abort', fail, { once: true });
+      onAbort(controller.signal, (reason) => reject(abortError(reason)));
     });
     aborted.catch(() => {});
     try {

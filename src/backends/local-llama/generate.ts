@@ -28,6 +28,7 @@ import type { GrammarCache } from './grammars.js';
 import { grammarStops, type Prepared, type Sampling } from './prepare.js';
 import { tokenizeLlamaText } from './tokenize.js';
 import { checkArguments, type ToolCall, type ToolPlan } from './tools.js';
+import { errorMessage } from '../../util/errors.js';
 
 export interface GenerationResult {
   text: string;
@@ -131,7 +132,6 @@ export class Generator {
     const fn = plan.functions.get(name)!;
     const grammar = await this.grammars.jsonSchema(fn.parameters, 'tools');
     const prompt = await promptWith(prefix, name, paramsPrefix);
-    if (prompt.length >= sequence.contextSize) return null;
     const args = new TextEmitter(grammarStops(grammar), true, false, undefined);
     const end = await this.phase(sequence, prompt, prep.sampling, signal, progress, { grammar, maxTokens: prep.maxTokens - progress.completionTokens, emitter: args, logprobs: null });
     args.finish();
@@ -140,7 +140,7 @@ export class Generator {
     try {
       parsed = grammar.parse(args.text);
     } catch (err) {
-      throw gatewayError('internal_error', `The local model's arguments for '${name}' do not parse: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw gatewayError('internal_error', `The local model's arguments for '${name}' do not parse: ${errorMessage(err)}`, { cause: err });
     }
     const problem = checkArguments(fn, parsed);
     if (problem) throw gatewayError('internal_error', `The local model's arguments for '${name}' break a rule of its schema the grammar cannot enforce (${problem}).`);
@@ -159,7 +159,9 @@ export class Generator {
     progress: Progress,
     opts: PhaseOptions,
   ): Promise<EndReason> {
-    if (opts.maxTokens <= 0) return 'length';
+    // No context shift: what is generated must fit beside what is evaluated.
+    const maxTokens = Math.min(opts.maxTokens, sequence.contextSize - tokens.length);
+    if (maxTokens <= 0) return 'length';
     signal.throwIfAborted();
     // Keep the longest prefix the sequence already evaluated; at least one token is evaluated, for its logits.
     await this.gatherer.admit(() => sequence.adaptStateToTokens(tokens.slice(0, -1), false));
@@ -213,7 +215,7 @@ export class Generator {
           end = 'call';
           break;
         }
-        const last = count >= opts.maxTokens;
+        const last = count >= maxTokens;
         // Seen once per token: a client that went away frees the sequence within one decode step.
         if (!last && !signal.aborted) {
           const admission = this.gatherer.yieldToAdmission();

@@ -5,6 +5,7 @@
  */
 import type { Llama, LlamaGrammar, LlamaJsonSchemaGrammar } from 'node-llama-cpp';
 import { gatewayError } from '../../errors.js';
+import { errorMessage } from '../../util/errors.js';
 
 const MAX_CACHED = 64;
 
@@ -41,7 +42,7 @@ export class GrammarCache {
       .then(create)
       .catch((err: unknown) => {
         this.cache.delete(key);
-        throw gatewayError('invalid_json_schema', `${param}: the JSON schema cannot be turned into a grammar: ${err instanceof Error ? err.message : String(err)}`, { param });
+        throw gatewayError('invalid_json_schema', `${param}: the JSON schema cannot be turned into a grammar: ${errorMessage(err)}`, { param });
       });
     this.cache.set(key, grammar);
     return grammar;

@@ -15,6 +15,7 @@ import { ChatRenderer } from './prompt.js';
 import { acquireLlama } from './runtime.js';
 import { SlotPool } from './slots.js';
 import { longestTokenChars } from './tokenize.js';
+import { errorMessage } from '../../util/errors.js';
 
 export const DEFAULT_CONTEXT_SIZE = 4096;
 
@@ -49,7 +50,7 @@ export async function loadModel(config: LocalBackendConfig, hooks: LoadHooks, si
   try {
     llama = await acquireLlama(config.gpu, logger);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     throw new Error(`llama.cpp could not start with gpu "${config.gpu}" (no usable prebuilt binary; sluice never compiles llama.cpp): ${reason}`, { cause: err });
   }
   let model: LlamaModel | undefined;
@@ -108,7 +109,7 @@ export async function loadModel(config: LocalBackendConfig, hooks: LoadHooks, si
     await context?.dispose().catch(() => {});
     await model?.dispose().catch(() => {});
     if (signal.aborted) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     if (step === 'context') {
       throw new Error(
         `Model "${config.model}" loaded, but a context of ${config.parallel} sequences x ${config.contextSize ?? DEFAULT_CONTEXT_SIZE} tokens could not be created (lower parallel or contextSize): ${reason}`,
@@ -126,7 +127,7 @@ export async function disposeLoaded(loaded: Loaded, logger: Logger): Promise<voi
     await loaded.context.dispose();
     await loaded.model.dispose();
   } catch (err) {
-    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'error while releasing the local model');
+    logger.warn({ err: errorMessage(err) }, 'error while releasing the local model');
   }
 }
 

@@ -12,6 +12,7 @@ import type { GrammarCache } from './grammars.js';
 import type { ChatRenderer, RenderedPrompt, StopTrigger } from './prompt.js';
 import { atLeastTokens, tokenizeLlamaText, tokenizeString, type TokenizeResult } from './tokenize.js';
 import { setupTools, type ToolPlan } from './tools.js';
+import { errorMessage } from '../../util/errors.js';
 
 /** llama-server's defaults; OpenAI's (1.0) is too hot for the small models this runs. */
 export const DEFAULT_TEMPERATURE = 0.8;
@@ -78,7 +79,7 @@ export async function prepareChat(m: ModelFacts, req: ChatCompletionRequest): Pr
   } catch (err) {
     if (err instanceof GatewayError || !tools.documented) throw err;
     // Documenting the functions is where a schema the template cannot describe shows up.
-    throw gatewayError('invalid_json_schema', `tools: a function's parameters cannot be described to the model: ${err instanceof Error ? err.message : String(err)}`, { param: 'tools' });
+    throw gatewayError('invalid_json_schema', `tools: a function's parameters cannot be described to the model: ${errorMessage(err)}`, { param: 'tools' });
   }
   checkCheapBound(m, rendered.contentChars, 'messages');
   const tokenized =

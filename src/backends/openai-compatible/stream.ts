@@ -57,6 +57,8 @@ export class UpstreamStream<T extends ChatCompletionChunk | CompletionChunk> imp
   }
 
   async next(): Promise<IteratorResult<T>> {
+    // Aborted: what is still buffered is not for a client that has gone.
+    if (this.ctx.signal.aborted && !this.finished) throw this.fail(abortError(this.ctx.signal.reason));
     const chunks = this.chunks;
     for (;;) {
       if (chunks.head < chunks.queue.length) {

@@ -2,7 +2,8 @@
  * Hand-curated word lists for the name/place/organisation detectors and the context scorer.
  * Kept apart from the generated gazetteer (./gazetteer.ts) so that the cues that carry the
  * heuristics — honorifics, greeting/closing words, "lives in", legal suffixes, street words —
- * are reviewed by a person, not copied from a test-data generator. All entries are lower case.
+ * are reviewed by a person, not copied from a test-data generator. Word lists are lower case; place
+ * names keep their capitals.
  */
 
 const words = (s: string): string[] => s.split(/\s+/).filter(Boolean);

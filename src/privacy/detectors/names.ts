@@ -76,16 +76,10 @@ const STREET_ENDING = new RegExp(`\\p{L}{3}(?:${STREET_ENDINGS.join('|')})$`, 'u
 const STREET_ABBREVIATIONS = new Set(['st', 'dr', 'rd', 'ave', 'av', 'ln', 'ct', 'pl', 'sq', 'blvd', 'bd', 'cir', 'ter', 'hwy', 'pkwy', 'ul', 'al', 'os', 'str', 'way', 'row']);
 const ARTICLES = new Set(['der', 'dem', 'den', 'die', 'de', 'la', 'le', 'het']);
 
-function phraseList(list: readonly string[]): string[] {
-  return [...new Set(list.map((p) => p.toLowerCase()))].sort((a, b) => b.length - a.length);
-}
 const PERSON_PHRASE_SET = new Set([...PERSON_CUE_PHRASES.map((p) => p.toLowerCase()), ...PERSON_CUES_BEFORE]);
 const LOCATION_PHRASE_SET = new Set(LOCATION_CUE_PHRASES.map((p) => p.toLowerCase()).filter((p) => !['in', 'to', 'from', 'at', 'near', 'visit', 'aus'].includes(p)));
 const ORG_PHRASE_SET = new Set(ORG_CUE_PHRASES.map((p) => p.toLowerCase()));
-const PERSON_PHRASES = phraseList(PERSON_CUE_PHRASES);
-const LOCATION_PHRASES = phraseList(LOCATION_CUE_PHRASES.filter((p) => !['in', 'to', 'from', 'at', 'near', 'visit', 'aus'].includes(p)));
 const WEAK_LOCATION = new Set(['in', 'to', 'from', 'at', 'near', 'visit', 'visiting', 'aus', 'à', 'a', 'en', 'em', 'w', 'nach', 'naar', 'towards', 'of']);
-const ORG_PHRASES = phraseList(ORG_CUE_PHRASES);
 
 // ---------------------------------------------------------------- tokens
 
@@ -171,7 +165,6 @@ function gap(text: string, t: Tokens, i: number): string {
 }
 
 const SPACE = /^[ \u00a0]$/;
-const SENTENCE_END = /[.!?:;\n"“(\[•*>#|]\s*$|^\s*$/;
 
 function sentenceInitial(text: string, t: Tokens, i: number): boolean {
   if (i === 0) return true;
@@ -216,22 +209,6 @@ function titleBefore(text: string, t: Tokens, i: number): boolean {
   const prev = t.lower[i - 1]!;
   if (HONORIFIC.has(prev)) return true;
   return (prev === 'ra' || prev === 'ssa' || prev === 'a') && i >= 2 && HONORIFIC.has(t.lower[i - 2]!) && text.slice(t.end[i - 2]!, t.start[i - 1]!) === '.';
-}
-
-function endsWithPhrase(prefix: string, phrases: readonly string[]): boolean {
-  for (const p of phrases) {
-    if (prefix.endsWith(p)) {
-      const c = prefix[prefix.length - p.length - 1];
-      if (c === undefined || !/[\p{L}\p{N}]/u.test(c)) return true;
-    }
-  }
-  return false;
-}
-
-/** Lower-case text just before `start`, without the separators (", ", ": ", "- ") in between. */
-function prefixBefore(scan: ScanText, start: number): string {
-  const lower = scan.lowerSafe ? scan.lower : scan.text.toLowerCase();
-  return lower.slice(Math.max(0, start - 40), start).replace(/[\s,:;=\-–—'"“(]+$/u, '');
 }
 
 // ---------------------------------------------------------------- classification
@@ -511,14 +488,6 @@ function hasOrgCue(ctx: Ctx, i: number): boolean {
   return anyIn(phrasesBefore(ctx.scan.text, ctx.t, i), ORG_PHRASE_SET);
 }
 
-const HONORIFIC_BEFORE = new RegExp(
-  `(?:^|[^\\p{L}])(?:${[...HONORIFIC, 'sig.ra', 'dott.ssa', 'sr.a', 'sra', 'srta', 'mevr', 'dhr', 'mme', 'mlle']
-    .sort((a, b) => b.length - a.length)
-    .map((h) => h.replace(/\./g, '\\.'))
-    .join('|')})\\.?\\s+$`,
-  'iu',
-);
-
 /** People and places from capitalised runs. */
 function detectRuns(ctx: Ctx): void {
   const { scan, t, used } = ctx;
@@ -607,6 +576,8 @@ function classifyRun(ctx: Ctx, i0: number, j: number): void {
     return;
   }
   if (!(honorific && i === i0)) while (i < j && PARTICLES.has(t.lower[i]!)) i++;
+  // a title alone ("Sr." before a name the period split off) is no name
+  if (i === j && (HONORIFIC.has(t.lower[i]!) || PERSON_CUE.has(t.lower[i]!))) return;
   // trailing non-names ("Heidi Johnston Support")
   while (j >= i && (NOT_NAME.has(t.lower[j]!) || STREET.has(t.lower[j]!) || PARTICLES.has(t.lower[j]!))) j--;
   if (i > j) return;

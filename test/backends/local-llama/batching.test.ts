@@ -9,7 +9,7 @@ test('shareBatch: every generating sequence gets its token, a prompt being evalu
   const items = [item(1), item(1), item(300), item(1)];
   const out = shareBatch(items, 64);
   assert.deepEqual(out.map((p) => p.processAmount), [1, 1, 61, 1]);
-  assert.ok(out.every((p, i) => p.item === items[i]));
+  assert.ok(out.every((p, i) => p.item === items[i]), 'out.every((p, i) => p.item === items[i])');
   // Never more than the batch holds, even with many long prompts.
   const many = shareBatch([item(100), item(100), item(100)], 50);
   assert.equal(many.reduce((n, p) => n + p.processAmount, 0), 50);
@@ -39,7 +39,7 @@ test('while a request is admitted, sequences yield and the batch does not wait f
   let release!: () => void;
   const admission = g.admit(() => new Promise<string>((resolve) => (release = () => resolve('trimmed'))));
   const yielded = g.yieldToAdmission();
-  assert.ok(yielded instanceof Promise);
+  assert.ok(yielded instanceof Promise, 'yielded instanceof Promise');
   assert.equal(g.prioritize([item(1)], 512).length, 1, 'no waiting for the sequence that yields');
   let resumed = false;
   const resume = yielded.then(() => (resumed = true));

@@ -101,9 +101,11 @@ test('auto: a call begun in free text is noticed; the text before it is the cont
   // The arguments were generated after the prompt, the content and the template's call prefix, name
   // and "(", tokenised as one text.
   const expected = [model.tokens.bos!, ...LlamaText([PROMPT, 'Let me check. ', plan!.syntax.prefix, 'get_weather', plan!.syntax.paramsPrefix]).tokenize(model.tokenizer)];
-  assert.ok(model.detokenize(expected, true).endsWith('Let me check. ||call: get_weather('));
+  const written = model.detokenize(expected, true);
+  // (This tokenizer renders the template's "(" with a space before it, in the history too.)
+  assert.match(written, /Let me check\. \|\|call: get_weather ?\($/);
   assert.deepEqual(evaluated.at(-1), expected);
-  assert.ok(r.completionTokens > 0);
+  assert.ok(r.completionTokens > 0, 'r.completionTokens > 0');
 });
 
 test('a call whose arguments max_tokens cuts is not returned (finish_reason length)', async () => {

@@ -81,7 +81,7 @@ test('a chat prompt with a long message tokenises exactly as LlamaText does', as
 test('the cheap bound never overestimates: characters / longest token <= real tokens', () => {
   for (const model of models) {
     const longest = longestTokenChars(model);
-    assert.ok(Number.isFinite(longest) && longest >= 1);
+    assert.ok(Number.isFinite(longest) && longest >= 1, 'Number.isFinite(longest) && longest >= 1');
     for (const text of [story(5000), 'a'.repeat(5000), ' '.repeat(3000), '=-'.repeat(2000), 'x\n'.repeat(1500)]) {
       assert.ok(atLeastTokens(text.length, longest) <= model.tokenize(text).length, `bound holds for ${JSON.stringify(text.slice(0, 10))}`);
     }

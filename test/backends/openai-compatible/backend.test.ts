@@ -116,14 +116,16 @@ describe('OpenAICompatibleBackend', () => {
   });
 
   test('chunks are yielded as they arrive, not after the whole stream', async () => {
-    mock.enqueue({ kind: 'ok', chunkDelayMs: 20 });
+    // The mock holds the stream after two events until resumed: the first chunk must arrive while it waits.
+    mock.enqueue({ kind: 'ok', pauseAfter: 2 });
     const stream = await backend.streamChatCompletion(chatReq(), ctx());
     const it = stream[Symbol.asyncIterator]();
     const first = await it.next();
     assert.equal(first.done, false);
     assert.equal(mock.streamsCompleted, 0, 'the mock has not finished the stream yet');
-    assert.ok(mock.streamEventsSent < 9);
+    assert.equal(mock.streamEventsSent, 2);
     assert.equal(backend.status().inFlight, 1);
+    mock.resume();
     const rest: ChatCompletionChunk[] = [first.value as ChatCompletionChunk];
     for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value);
     assert.equal(contentOf(rest), DEFAULT_CONTENT);
@@ -132,10 +134,11 @@ describe('OpenAICompatibleBackend', () => {
   });
 
   test('the stream promise resolves on the head, before any chunk', async () => {
-    mock.enqueue({ kind: 'ok', chunkDelayMs: 30 });
+    mock.enqueue({ kind: 'ok', pauseAfter: 0 });
     const stream = await backend.streamChatCompletion(chatReq(), ctx());
-    assert.ok(mock.streamEventsSent <= 1);
-    await collect(stream);
+    assert.equal(mock.streamEventsSent, 0);
+    mock.resume();
+    assert.equal(contentOf(await collect(stream)), DEFAULT_CONTENT);
   });
 
   test('429 maps to a retryable 429 with Retry-After', async () => {
@@ -273,18 +276,6 @@ describe('OpenAICompatibleBackend', () => {
     }
   });
 
-  test('a stream stalled longer than timeoutMs throws 504 from the iterator', async () => {
-    const b = backendFor(mock.url, { timeoutMs: 100 });
-    try {
-      mock.enqueue({ kind: 'ok', chunkDelayMs: 10_000 });
-      const stream = await b.streamChatCompletion(chatReq(), ctx());
-      await rejectsWith(collect(stream), { status: 504, code: 'upstream_timeout' });
-      await mock.waitForAborts(1);
-    } finally {
-      await b.close();
-    }
-  });
-
   test('timeoutMs is a deadline: it fires at timeoutMs, not a tick later (head, then a stream gap)', async (t) => {
     let now = 0;
     const config = openAICompatibleSchema.parse({ kind: 'openai-compatible', name: 'up', baseUrl: mock.url, timeoutMs: 2000 });
@@ -347,7 +338,7 @@ describe('OpenAICompatibleBackend', () => {
   });
 
   test('aborting the signal mid-stream closes the upstream request', async () => {
-    mock.enqueue({ kind: 'ok', chunkDelayMs: 50 });
+    mock.enqueue({ kind: 'ok', pauseAfter: 2 });
     const ac = new AbortController();
     const stream = await backend.streamChatCompletion(chatReq(), ctx(ac.signal));
     const it = stream[Symbol.asyncIterator]();
@@ -360,13 +351,14 @@ describe('OpenAICompatibleBackend', () => {
   });
 
   test('a consumer that abandons the iterator after an abort does not leak inFlight', async () => {
-    mock.enqueue({ kind: 'ok', chunkDelayMs: 50 });
+    mock.enqueue({ kind: 'ok', pauseAfter: 2 });
     const ac = new AbortController();
     const stream = await backend.streamChatCompletion(chatReq(), ctx(ac.signal));
     await stream[Symbol.asyncIterator]().next();
     ac.abort();
     await mock.waitForAborts(1);
-    await new Promise((r) => setImmediate(r));
+    // The body's close event releases it; its order against the mock seeing the abort is not fixed.
+    for (let i = 0; i < 1000 && backend.status().inFlight > 0; i++) await new Promise((r) => setImmediate(r));
     assert.equal(backend.status().inFlight, 0);
   });
 
@@ -392,7 +384,7 @@ describe('OpenAICompatibleBackend', () => {
   });
 
   test('ending iteration early (return) closes the upstream request', async () => {
-    mock.enqueue({ kind: 'ok', chunkDelayMs: 50 });
+    mock.enqueue({ kind: 'ok', pauseAfter: 3 });
     const stream = await backend.streamChatCompletion(chatReq(), ctx());
     let n = 0;
     for await (const _ of stream) {
