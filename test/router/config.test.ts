@@ -92,3 +92,10 @@ test('routing.keys: the policy of `auto` per API key', async () => {
     await cloud.close();
   }
 });
+
+test('embeddings through auto always take the local side: vectors of different models do not compare', () => {
+  const router = createRouter(configSchema.parse({ routing: { threshold: 0 } }), backends);
+  const plan = router.route({ endpoint: 'embeddings', body: { model: 'auto', input: 'Prove Fermat' } }, { requestId: 'r', signal: new AbortController().signal });
+  assert.equal(plan.route, 'local');
+  assert.equal(plan.reason, 'learned:embeddings');
+});
