@@ -3,7 +3,7 @@
  * (`w[row * classes + c]`), so scoring one text touches one contiguous block per feature it has.
  * A constant bias feature is handled as an extra weight row (`bias`).
  */
-import { seededRng } from './rng.js';
+import { seededRng } from '../util/random.js';
 import type { Csr, SparseVec } from './vectorizer.js';
 
 export interface LinearWeights {

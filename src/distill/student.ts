@@ -10,7 +10,7 @@
 import { fitTemperature, softmaxInto } from './calibration.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from './features.js';
 import { scoreInto, trainOvrSvm, type LinearWeights } from './linear.js';
-import { seededRng, shuffleInPlace } from './rng.js';
+import { seededRng, shuffleInPlace } from '../util/random.js';
 import { Vectorizer } from './vectorizer.js';
 
 export const MODEL_FORMAT = 'sluice-student-classifier';

@@ -6,6 +6,7 @@
  * float order).
  */
 import type { SparseVector } from './features.js';
+import { seededRng, shuffleInPlace } from '../util/random.js';
 
 export interface Head {
   name: string;
@@ -35,28 +36,6 @@ export interface Example {
 
 export function copyVector(v: SparseVector): { idx: Int32Array; val: Float32Array } {
   return { idx: v.idx.slice(0, v.n), val: v.val.slice(0, v.n) };
-}
-
-/** mulberry32: a tiny seeded PRNG, enough for shuffles and initialisation. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function shuffleInPlace<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const tmp = items[i]!;
-    items[i] = items[j]!;
-    items[j] = tmp;
-  }
-  return items;
 }
 
 export function sigmoid(z: number): number {
@@ -99,7 +78,7 @@ export function train(examples: Example[], headNames: string[], dim: number, opt
   const heads: Head[] = headNames.map((name) => ({ name, weights: new Float32Array(dim), bias: 0 }));
   const sumSq = headNames.map(() => new Float32Array(dim));
   const biasSumSq = new Float64Array(headNames.length);
-  const random = seededRandom(opts.seed);
+  const random = seededRng(opts.seed);
 
   // Start each bias at its head's base rate: fewer epochs spent learning the prior.
   for (let h = 0; h < heads.length; h++) {

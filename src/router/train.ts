@@ -10,9 +10,10 @@
 import { DEFAULT_FEATURE_OPTIONS, Featurizer, type FeatureOptions } from './features.js';
 import { type OutcomeTable, resolvePair } from './data.js';
 import { LearnedRouter, NEED_HEAD, ROUTER_FORMAT, type RouterFile } from './learned.js';
-import { copyVector, DEFAULT_TRAIN_OPTIONS, type Example, type LinearModel, seededRandom, serializeHead, shuffleInPlace, train, type TrainOptions, type WeightEncoding } from './model.js';
+import { copyVector, DEFAULT_TRAIN_OPTIONS, type Example, type LinearModel, serializeHead, train, type TrainOptions, type WeightEncoding } from './model.js';
 import { cheapestGoodEnough } from './choose.js';
 import { evaluateChoice, frontierReport, type FrontierPoint, type FrontierReport, type MultiOutcomes, pairReport, type PairReport } from './metrics.js';
+import { seededRng, shuffleInPlace } from '../util/random.js';
 
 export interface TableSpec {
   table: OutcomeTable;
@@ -187,7 +188,7 @@ export function crossValidatedScores(spec: TableSpec, folds: number, options: Tr
   // Stratified folds: shuffled, then dealt round-robin in order of the `need` label, so every fold
   // has the same label mix. With plain random folds a fold rich in "strong wins" is scored by a
   // router trained on folds poor in them, which biases pooled metrics below the truth.
-  const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), seededRandom(seed ^ 0x5eed));
+  const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), seededRng(seed ^ 0x5eed));
   const label = (i: number) => (Number.isNaN(own[i]!.need) ? -1 : own[i]!.need);
   order.sort((a, b) => label(a) - label(b)); // stable: ties keep their shuffled order
   const foldOf = new Int32Array(n);

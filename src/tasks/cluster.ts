@@ -4,7 +4,7 @@
  * cluster's distinctive terms (class-based TF-IDF). Pure and seeded: the same input gives the
  * same clusters.
  */
-import { seededRng, type Rng } from './rng.js';
+import { seededRng, type Rng } from '../util/random.js';
 import { terms } from './terms.js';
 
 export interface KMeansResult {

@@ -7,7 +7,7 @@
  * Martinsson & Tropp 2011) with power iterations, seeded so the same texts give the same vectors.
  */
 import { csrTimesDense, csrTransposeTimesDense, gram, normalizeRows, orthonormalizeColumns, symmetricEigen, type Csr } from './linalg.js';
-import { gaussian, seededRng } from './rng.js';
+import { gaussian, seededRng } from '../util/random.js';
 import { terms } from './terms.js';
 
 export interface LexicalEmbedding {

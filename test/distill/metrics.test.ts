@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { evaluate } from '../../src/distill/metrics.js';
 import { expectedCalibrationError, fitTemperature, nll, softmaxInto } from '../../src/distill/calibration.js';
 import { extract, normalizeText, tokenize, DEFAULT_FEATURES } from '../../src/distill/features.js';
-import { seededRng } from '../../src/distill/rng.js';
+import { seededRng } from '../../src/util/random.js';
 
 test('evaluate: accuracy and macro-F1 by hand, abstentions excluded from accuracy', () => {
   const gold = ['a', 'a', 'b', 'b', 'c', 'c'];

@@ -1,6 +1,6 @@
 /** Synthetic outcome tables with a learnable rule, for router tests. */
 import type { OutcomeTable } from '../../src/router/data.js';
-import { seededRandom } from '../../src/router/model.js';
+import { seededRng as seededRandom } from '../../src/util/random.js';
 
 export const HARD_PROMPT = 'Solve: a train leaves at 3:00 going 60 km/h; another at 4:30 going 80 km/h. Calculate when they meet and prove it step by step.';
 export const EASY_PROMPT = 'Write a short friendly message about my cat.';

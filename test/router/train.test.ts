@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { DENSE_FEATURES, DENSE_SLOTS, Featurizer } from '../../src/router/features.js';
 import type { OutcomeTable } from '../../src/router/data.js';
 import { LearnedRouter } from '../../src/router/learned.js';
-import { seededRandom } from '../../src/router/model.js';
+import { seededRng as seededRandom } from '../../src/util/random.js';
 import { apgr } from '../../src/router/metrics.js';
 import { crossValidatedScores, pairEvaluation, thresholdForShare, trainRouter } from '../../src/router/train.js';
 import { evaluateTable } from '../../src/router/evaluate.js';

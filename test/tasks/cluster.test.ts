@@ -12,7 +12,7 @@ import { clusterVectors, distinctiveTerms, kmeans, silhouette } from '../../src/
 import { lexicalEmbed, tfidf, truncatedSvd } from '../../src/tasks/lexical-embedder.js';
 import { symmetricEigen } from '../../src/tasks/linalg.js';
 import { adjustedRandIndex } from '../../src/tasks/metrics.js';
-import { seededRng, gaussian } from '../../src/tasks/rng.js';
+import { seededRng, gaussian } from '../../src/util/random.js';
 import { words } from '../../src/tasks/terms.js';
 
 const BANKING = fileURLToPath(new URL('../../../shared/data/banking77/test.csv', import.meta.url));

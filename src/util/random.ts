@@ -1,9 +1,11 @@
 /**
- * A small seeded PRNG (mulberry32). Training shuffles with it so that the same data and seed give
- * the same model byte for byte; Math.random would make model files unreproducible.
+ * Seeded randomness for everything that trains or initialises (router, student classifiers,
+ * clustering): the same data and seed give the same model or clusters byte for byte, which
+ * Math.random cannot promise.
  */
 export type Rng = () => number;
 
+/** mulberry32: tiny, fast, good enough for shuffles, sampling and initialisation. */
 export function seededRng(seed: number): Rng {
   let a = seed >>> 0;
   return () => {
@@ -24,4 +26,11 @@ export function shuffleInPlace<T extends { [i: number]: unknown; length: number 
     arr[j] = tmp!;
   }
   return arr;
+}
+
+/** Standard normal by Box-Muller. */
+export function gaussian(rng: Rng): number {
+  let u = 0;
+  while (u === 0) u = rng();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
 }
