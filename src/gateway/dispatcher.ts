@@ -8,7 +8,7 @@
  */
 import type { Backend, CallContext } from '../backends/types.js';
 import type { BackendConfig, RetryConfig } from '../config/schema.js';
-import { abortError, errors, GatewayError, toGatewayError } from '../errors.js';
+import { abortError, errors, GatewayError, toGatewayError, gatewayError } from '../errors.js';
 import type { Endpoint } from '../api/types.js';
 import type { PrivacyGuard, Restorer } from '../privacy/guard.js';
 import type { RoutePlan, RouteRequest, Router } from '../router/router.js';
@@ -154,7 +154,7 @@ export class Dispatcher {
       const policy = this.policies.get(backend)!;
       if (!policy.breaker.tryPass()) {
         tried.push(backend.name);
-        lastError ??= new GatewayError({ status: 503, code: 'circuit_open', retryable: true, retryAfter: 1, message: `backend '${backend.name}' is failing and temporarily taken out of service (circuit open)` });
+        lastError ??= gatewayError('circuit_open', `backend '${backend.name}' is failing and temporarily taken out of service (circuit open)`, { retryAfter: 1 });
         continue;
       }
       lastBackend = backend;
@@ -218,6 +218,6 @@ export class Dispatcher {
       }
       tried.push(backend.name);
     }
-    throw new DispatchError(lastError ?? new GatewayError({ status: 503, code: 'no_backend', message: `no backend available for model '${body.model}'` }), lastBackend, attempts, tried, plan);
+    throw new DispatchError(lastError ?? gatewayError('no_backend', `no backend available for model '${body.model}'`), lastBackend, attempts, tried, plan);
   }
 }

@@ -26,7 +26,8 @@ function makePool(members: Array<{ baseUrl: string; weight?: number; name?: stri
     kind: 'pool',
     name: 'vllm',
     members,
-    healthCheck: { intervalMs: 60_000, timeoutMs: 1_000 },
+    // Probes must pass against a live mock even on a loaded machine: no test relies on a probe timing out.
+    healthCheck: { intervalMs: 60_000, timeoutMs: 30_000 },
     ejection: { consecutiveErrors: 2, baseEjectionMs: 1_000 },
     ...extra,
   });

@@ -44,7 +44,8 @@ async function serve(env: Record<string, string>, cwd = mkdtempSync(join(tmpdir(
 }
 
 async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 600; i++) {
+  // Bounded (150 s) polling: loaded CI machines can be slow to load a model or fail a download.
+  for (let i = 0; i < 3000; i++) {
     const v = await fn();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 50));

@@ -71,7 +71,7 @@ async function errorOf(res: Response): Promise<{ message: string; type: string; 
 
 /** Polls a condition (bounded), for effects that land after a response. */
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 3000; i++) {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 10));
   }

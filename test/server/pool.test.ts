@@ -29,7 +29,8 @@ test('a pool spreads requests, routes around a dead member and keeps every reque
         members: [{ baseUrl: a.url }, { baseUrl: b.url }, { baseUrl: `http://127.0.0.1:${dead}/v1` }],
         retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
         ejection: { consecutiveErrors: 1, baseEjectionMs: 60_000 },
-        healthCheck: { intervalMs: 60_000 },
+        // A generous probe timeout: a live member must not look dead because the machine is loaded.
+        healthCheck: { intervalMs: 60_000, timeoutMs: 30_000 },
       },
     ],
   });

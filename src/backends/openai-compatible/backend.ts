@@ -14,7 +14,7 @@ import { abortError, errors, GatewayError } from '../../errors.js';
 import { closeWithDeadline, Deadline } from '../../util/deadline.js';
 import type { Backend, BackendCapabilities, BackendStatus, CallContext, Locality } from '../types.js';
 import { UpstreamStream } from './stream.js';
-import { Transport, type Accept, type UpstreamConnectionConfig } from './transport.js';
+import { Transport, type UpstreamConnectionConfig } from './transport.js';
 import { jsonInsteadOfStream, parseAnswer, statusError, timeoutError, transportError } from './upstream-errors.js';
 import { estimatePromptTokens, type Kind } from './usage.js';
 
@@ -130,7 +130,13 @@ export class OpenAICompatibleBackend implements Backend {
     this.enter();
     const deadline = new Deadline(ctx.signal, this.timeoutMs, this.now);
     try {
-      const res = await this.send(path, kind === 'embeddings' ? JSON.stringify(req) : unaryBody(req as ChatCompletionRequest), 'json', deadline, req, kind, ctx);
+      const body = kind === 'embeddings' ? JSON.stringify(req) : unaryBody(req as ChatCompletionRequest);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.transport.post(path, body, 'json', deadline.signal);
+      } catch (err) {
+        throw this.failure(err, deadline, req, kind, ctx);
+      }
       if (res.statusCode < 200 || res.statusCode >= 300) throw await this.statusError(res, deadline, req, kind, ctx);
       let text: string;
       try {
@@ -156,7 +162,12 @@ export class OpenAICompatibleBackend implements Backend {
     this.enter();
     const deadline = new Deadline(ctx.signal, this.timeoutMs, this.now);
     try {
-      const res = await this.send(path, streamBody(req), 'sse', deadline, req, kind, ctx);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.transport.post(path, streamBody(req), 'sse', deadline.signal);
+      } catch (err) {
+        throw this.failure(err, deadline, req, kind, ctx);
+      }
       if (res.statusCode < 200 || res.statusCode >= 300) throw await this.statusError(res, deadline, req, kind, ctx);
       const type = res.headers['content-type'];
       if (typeof type === 'string' && type.startsWith('application/json')) {
@@ -168,14 +179,6 @@ export class OpenAICompatibleBackend implements Backend {
       deadline.clear();
       this.release();
       throw err;
-    }
-  }
-
-  private async send(path: string, body: string, accept: Accept, deadline: Deadline, req: AnyRequest, kind: UnaryKind, ctx: CallContext): Promise<Dispatcher.ResponseData> {
-    try {
-      return await this.transport.post(path, body, accept, deadline.signal);
-    } catch (err) {
-      throw this.failure(err, deadline, req, kind, ctx);
     }
   }
 
