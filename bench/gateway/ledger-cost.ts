@@ -11,33 +11,10 @@ import pino from 'pino';
 import { configSchema } from '../../src/config/schema.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import type { UsageEvent } from '../../src/ledger/usage.js';
+import { usageEvent } from '../../test/ledger/events.js';
 
 function event(i: number): UsageEvent {
-  return {
-    requestId: `req_bench${i}`,
-    startedAt: Date.now(),
-    endpoint: 'chat.completions',
-    keyName: 'bench',
-    model: 'gpt-4o-mini',
-    backend: 'mock',
-    backendKind: 'openai-compatible',
-    attempts: 1,
-    fallbackFrom: [],
-    stream: false,
-    status: 'ok',
-    httpStatus: 200,
-    errorCode: null,
-    errorMessage: null,
-    promptTokens: 3,
-    completionTokens: 5,
-    latencyMs: 2.5,
-    ttftMs: null,
-    route: 'cloud',
-    routeReason: 'model',
-    routerScore: null,
-    piiTypes: [],
-    task: null,
-  };
+  return usageEvent({ requestId: `req_bench${i}`, startedAt: Date.now(), keyName: 'bench', backend: 'mock', promptTokens: 3, completionTokens: 5, latencyMs: 2.5 });
 }
 
 async function cpuPerEvent(enabled: boolean, n: number, dataDir: string): Promise<number> {

@@ -21,7 +21,7 @@ import { hourlyCost } from '../../src/ledger/costs.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { buildReport, type Report } from '../../src/ledger/report.js';
 import type { LedgerDb } from '../../src/ledger/schema.js';
-import type { UsageEvent } from '../../src/ledger/usage.js';
+import { usageEvent } from '../../test/ledger/events.js';
 
 const { values } = parseArgs({
   options: {
@@ -75,31 +75,20 @@ async function simulate(share: number): Promise<Report> {
       const toCloud = Math.floor((i + 1) * share) > cloudSoFar;
       if (toCloud) cloudSoFar++;
       const startedAt = DAY + 9 * 3_600_000 + Math.round(i * spacing);
-      const event: UsageEvent = {
+      const event = usageEvent({
         requestId: `doc-${i}`,
         startedAt,
-        endpoint: 'chat.completions',
         keyName: 'summaries',
         model: toCloud ? values['cloud-model']! : 'local',
         backend: toCloud ? 'cloud' : 'local',
         backendKind: toCloud ? 'openai-compatible' : 'local',
-        attempts: 1,
-        fallbackFrom: [],
-        stream: false,
-        status: 'ok',
-        httpStatus: 200,
-        errorCode: null,
-        errorMessage: null,
         promptTokens,
         completionTokens,
         latencyMs: toCloud ? 4_000 : localSeconds * 1000,
-        ttftMs: null,
         route: toCloud ? 'cloud' : 'local',
         routeReason: 'learned',
-        routerScore: null,
-        piiTypes: [],
         task: 'summarize',
-      };
+      });
       ledger.record(event);
     }
     await ledger.flush();

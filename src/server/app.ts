@@ -17,6 +17,9 @@ import { ApiCall, type ApiRouteConfig } from './request-context.js';
 import { registerHealthRoutes, type HealthState } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 
+/** A route outside /v1: it authenticates itself, through the same throttle as /v1 so guessing keys there is slowed too. */
+export type RootRoute = (app: FastifyInstance, auth: { throttle: AuthThrottle | undefined }) => void;
+
 export interface ServerOptions {
   logger: Logger;
   dispatcher: Dispatcher;
@@ -34,8 +37,8 @@ export interface ServerOptions {
    * declares `config: { endpoint }` gets an ApiCall (usage event, in-flight cap) like the OpenAI routes.
    */
   v1Routes?: ReadonlyArray<(app: FastifyInstance) => void>;
-  /** Routes outside /v1 that do their own auth (metrics, dashboard). */
-  rootRoutes?: ReadonlyArray<(app: FastifyInstance) => void>;
+  /** Routes outside /v1 that do their own auth (metrics, dashboard), with the server's failed-login throttle. */
+  rootRoutes?: ReadonlyArray<RootRoute>;
   /**
    * Checks run on every inference request once its key is known, before the body is parsed:
    * rate limits and budgets throw a GatewayError (429) or set `call.remoteForbidden`.
@@ -94,7 +97,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const { keys, events, maxConcurrentRequests } = options;
   const throttle = keys ? new AuthThrottle({ ...(options.authThrottle ?? { maxFailures: 20, windowMs: 60_000 }), logger: options.logger }) : undefined;
   const admission = options.admission ?? [];
-  for (const register of options.rootRoutes ?? []) register(app);
+  for (const register of options.rootRoutes ?? []) register(app, { throttle });
 
   app.register(async (v1) => {
     v1.addHook('onRequest', (request: FastifyRequest, reply, done) => {

@@ -8,7 +8,7 @@
  * `extraction_failed` rather than return something that breaks the schema.
  */
 import { abortError, gatewayError, isGatewayError, type GatewayError } from '../errors.js';
-import { compileSchema } from './json-schema.js';
+import { compileSchema } from '../util/json-schema.js';
 import type { TaskRun } from './task-run.js';
 
 export interface ExtractOptions {

@@ -121,3 +121,33 @@ describe('/metrics', () => {
     }
   });
 });
+
+describe('/metrics and /dashboard share the failed-login throttle of /v1', () => {
+  let cloud: MockOpenAI;
+  let gw: LedgerGateway;
+  before(async () => {
+    cloud = await MockOpenAI.start();
+    gw = await startLedgerGateway(
+      {
+        auth: { throttle: { maxFailures: 2, windowMs: 600_000 } },
+        backends: [{ kind: 'openai-compatible', name: 'cloud', baseUrl: cloud.url, models: ['gpt-4o-mini'] }],
+      },
+      newDataDir(['ops'], ['ops']),
+    );
+  });
+  after(async () => {
+    await gw?.close();
+    await cloud?.close();
+  });
+
+  test('guessing admin keys at /metrics is throttled like guessing at /v1, and counts toward the same limit', async () => {
+    const guess = (path: string, i: number) => fetch(`${gw.url}${path}`, { headers: { authorization: `Bearer sk-sluice-guess-${i}` } });
+    assert.equal((await guess('/metrics', 1)).status, 401);
+    assert.equal((await guess('/dashboard/data', 2)).status, 401);
+    const throttled = await guess('/metrics', 3);
+    assert.equal(throttled.status, 429);
+    assert.equal(((await throttled.json()) as { error: { code: string } }).error.code, 'auth_throttled');
+    // The same address at /v1 is throttled too: one limit per address across the server.
+    assert.equal((await gw.chat('sk-sluice-guess-4')).status, 429);
+  });
+});

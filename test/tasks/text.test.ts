@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chunkText, mapLimit } from '../../src/tasks/chunk.js';
 import { labelOf, labelProbability } from '../../src/tasks/classify.js';
 import { parseJsonAnswer } from '../../src/tasks/extract.js';
-import { compileSchema } from '../../src/tasks/json-schema.js';
+import { compileSchema } from '../../src/util/json-schema.js';
 import { shapeSummary } from '../../src/tasks/summarize.js';
 import { GatewayError } from '../../src/errors.js';
 

@@ -6,7 +6,7 @@
  * The name is constrained to the allowed functions, the arguments to the function's `parameters`
  * schema, so arguments are always JSON that fits the schema.
  */
-import { z } from 'zod';
+import { compileSchema, type Validator } from '../../util/json-schema.js';
 import { LlamaText, SpecialTokensText, type ChatModelFunctions, type LlamaModel, type Token } from 'node-llama-cpp';
 import type { ChatCompletionRequest, ChatTool } from '../../api/schemas.js';
 import { gatewayError } from '../../errors.js';
@@ -149,26 +149,18 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
-const validators = new Map<string, z.ZodType>();
-
 /**
  * The grammar enforces types, enums, required structure and lengths; keywords it cannot (a
  * number's `minimum`, a string's `pattern`) are checked here, so a call the schema forbids is
  * never returned as if it were valid. Returns the problem, or null.
  */
 export function checkArguments(fn: ToolFunction, args: unknown): string | null {
-  const key = JSON.stringify(fn.parameters);
-  let validator = validators.get(key);
-  if (!validator) {
-    try {
-      validator = z.fromJSONSchema(fn.parameters as Parameters<typeof z.fromJSONSchema>[0]);
-    } catch {
-      // A schema zod cannot read: the grammar, which did read it, is the check.
-      return null;
-    }
-    if (validators.size >= 256) validators.delete(validators.keys().next().value as string);
-    validators.set(key, validator);
+  let validate: Validator;
+  try {
+    validate = compileSchema(fn.parameters, 'parameters');
+  } catch {
+    // A schema ajv cannot compile: the grammar, which did read it, is the check.
+    return null;
   }
-  const r = validator.safeParse(args);
-  return r.success ? null : r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return validate(args) ? null : validate.errors();
 }

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RootRoute } from '../app.js';
 import { gatewayError } from '../../errors.js';
 import type { KeyRing } from '../../keys/store.js';
 import { dashboardData, type DashboardData } from '../../ledger/dashboard-data.js';
@@ -46,7 +47,7 @@ export interface DashboardRouteOptions {
   now?: () => number;
 }
 
-export function dashboardRoute(options: DashboardRouteOptions): (app: FastifyInstance) => void {
+export function dashboardRoute(options: DashboardRouteOptions): RootRoute {
   // Read once: small files, and a missing one should fail at start, not on first view.
   const files = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readFileSync(a.file), type: a.type }]));
   const send = (reply: FastifyReply, path: string) => {
@@ -62,11 +63,11 @@ export function dashboardRoute(options: DashboardRouteOptions): (app: FastifyIns
     await options.flush?.().catch(() => {});
     return dashboardData(db, minutes * 60_000, now());
   };
-  return (app) => {
+  return (app, { throttle }) => {
     for (const path of files.keys()) app.get(path, (_request, reply) => send(reply, path));
     app.get('/dashboard/', (_request, reply) => reply.redirect('/dashboard'));
     app.get('/dashboard/data', async (request: FastifyRequest<{ Querystring: { minutes?: string } }>, reply) => {
-      requireAdmin(request, options.keys);
+      requireAdmin(request, options.keys, throttle);
       const db = options.db();
       if (db === null) throw gatewayError('ledger_unavailable', 'The ledger is off (ledger.enabled: false): there is nothing to chart.');
       const raw = request.query.minutes;

@@ -1,5 +1,5 @@
 /** The operator routes outside /v1 that the ledger brings: /metrics and /dashboard (each with its own admin auth). */
-import type { FastifyInstance } from 'fastify';
+import type { RootRoute } from '../app.js';
 import type { SluiceConfig } from '../../config/schema.js';
 import type { KeyRing } from '../../keys/store.js';
 import type { Ledger } from '../../ledger/ledger.js';
@@ -8,7 +8,7 @@ import type { LedgerDb } from '../../ledger/schema.js';
 import { dashboardRoute } from './dashboard.js';
 import { metricsRoute } from './metrics.js';
 
-export function ledgerRootRoutes(o: { config: SluiceConfig; keys: KeyRing | null; ledger: Ledger; metrics: GatewayMetrics; now?: () => number }): Array<(app: FastifyInstance) => void> {
+export function ledgerRootRoutes(o: { config: SluiceConfig; keys: KeyRing | null; ledger: Ledger; metrics: GatewayMetrics; now?: () => number }): RootRoute[] {
   if (!o.config.metrics.enabled) return [];
   return [
     metricsRoute(o.metrics, o.keys, o.config.metrics.auth),

@@ -1,5 +1,7 @@
 /**
- * JSON Schema validation for extraction (ajv, with the standard string formats). A schema is
+ * JSON Schema validation (ajv, with the standard string formats) for extraction results and
+ * tool-call arguments. JSON Schema's own semantics, not a translation into another validator's:
+ * an `integer` is any number without a fractional part, however many digits it has. A schema is
  * compiled once per distinct schema text: batch jobs send the same schema thousands of times.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
