@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import { buildReport, type Report } from './report.js';
-import { num, type LedgerDb } from './schema.js';
+import { num, SHADOW_SIDE, type LedgerDb } from './schema.js';
 
 export interface DashboardData {
   generated_at: string;
@@ -55,7 +55,7 @@ export async function dashboardData(db: LedgerDb, windowMs: number, now: number)
       .select((eb) => [bucketOf.as('b'), 'side', eb.fn.countAll().as('n'), eb.fn.sum<number>('cost_nusd').as('cost'), eb.fn.sum<number>('baseline_nusd').as('base')])
       .groupBy([bucketOf, 'side'])
       .execute(),
-    inWindow.select([bucketOf.as('b'), 'latency_ms']).where('status', '=', 'ok').orderBy('started_at', 'desc').limit(LATENCY_SAMPLE_CAP).execute(),
+    inWindow.select([bucketOf.as('b'), 'latency_ms']).where('status', '=', 'ok').where('side', '!=', SHADOW_SIDE).orderBy('started_at', 'desc').limit(LATENCY_SAMPLE_CAP).execute(),
     inWindow.select([bucketOf.as('b'), 'pii_types']).where('pii_types', 'is not', null).execute(),
   ]);
 
@@ -66,8 +66,11 @@ export async function dashboardData(db: LedgerDb, windowMs: number, now: number)
   for (const row of agg) {
     const b = num(row.b);
     if (b < 0 || b >= buckets) continue;
-    const side = (row.side === 'local' || row.side === 'cloud' ? row.side : 'none') as keyof typeof requests;
-    requests[side][b]! += num(row.n);
+    // Shadow calls are spend, not client requests: in the cost series only.
+    if (row.side !== SHADOW_SIDE) {
+      const side = (row.side === 'local' || row.side === 'cloud' ? row.side : 'none') as keyof typeof requests;
+      requests[side][b]! += num(row.n);
+    }
     cost[b]! += num(row.cost);
     base[b]! += num(row.base);
   }

@@ -10,7 +10,7 @@
  */
 import { sql, type ExpressionBuilder } from 'kysely';
 import { NANO_PER_USD } from './costs.js';
-import { num, type LedgerDb, type LedgerTables } from './schema.js';
+import { num, SHADOW_SIDE, type LedgerDb, type LedgerTables } from './schema.js';
 
 export type GroupBy = 'key' | 'model' | 'route' | 'day';
 
@@ -193,6 +193,13 @@ export async function buildReport(db: LedgerDb, options: ReportOptions): Promise
   const spanMs = all.requests === 0 ? 0 : Math.max(options.until - Math.max(options.since, firstDay), 3_600_000);
   const scale = spanMs === 0 ? 0 : (30 * DAY_MS) / spanMs;
   const total = totals(all);
+  // Shadow calls (src/distill/shadow.ts) are sluice's own traffic, not clients': their spend is
+  // in the costs and tokens, but not in the request and error counts (see by_route.shadow).
+  const shadow = bySide.find((r) => r.side === SHADOW_SIDE);
+  if (shadow) {
+    total.requests -= num(shadow.requests);
+    total.errors -= num(shadow.errors);
+  }
   const report: Report = {
     since: new Date(options.since).toISOString(),
     until: new Date(options.until).toISOString(),
@@ -202,7 +209,7 @@ export async function buildReport(db: LedgerDb, options: ReportOptions): Promise
     by_route: byRoute,
     monthly_projection: {
       basis_days: Math.round((spanMs / DAY_MS) * 1000) / 1000,
-      requests: Math.round(all.requests * scale),
+      requests: Math.round(total.requests * scale),
       cost_usd: round6(total.cost_usd * scale),
       baseline_cost_usd: round6(total.baseline_cost_usd * scale),
       savings_usd: round6(total.savings_usd * scale),

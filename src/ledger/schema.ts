@@ -21,7 +21,10 @@ export interface RequestsTable {
   task: string | null;
   model: string | null;
   backend: string | null;
-  /** Where it was served: `local`, `cloud`, or `none` (refused before any backend). */
+  /**
+   * Where it was served: `local`, `cloud`, `none` (refused before any backend), or `shadow`
+   * (sluice's own shadow and judge calls, src/distill/shadow.ts: spend, not client traffic).
+   */
   side: string;
   /** The router's first choice and the policy that made it. */
   route: string | null;
@@ -129,3 +132,5 @@ export function num(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
 
+/** The `side` of sluice's own shadow-mode calls: counted in spend, not in client requests. */
+export const SHADOW_SIDE = 'shadow';

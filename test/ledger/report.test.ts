@@ -134,6 +134,26 @@ for (const dialect of DIALECTS) {
       assert.equal(r.monthly_projection.requests, 0);
     });
 
+    test('shadow-mode calls are spend, not client requests', async () => {
+      const day = DAY2 + 5 * 86_400_000;
+      await sinkFor(database).write(
+        [
+          row({ started_at: day }),
+          row({ started_at: day + 1, side: 'shadow', route: 'shadow', task: 'shadow', model: 'gpt-4o-mini', cost_nusd: 450_000, baseline_nusd: 0, price_source: 'gpt-4o-mini' }),
+          row({ started_at: day + 2, side: 'shadow', route: 'shadow', task: 'judge', model: 'gpt-4o-mini', status: 'error', http_status: 502, error_code: 'upstream_error', cost_nusd: 0, baseline_nusd: 0 }),
+        ],
+        [],
+        day,
+      );
+      const r = await buildReport(db, { since: day, until: day + 3_600_000 });
+      assert.equal(r.requests, 1, 'one client request');
+      assert.equal(r.errors, 0, "the shadow call's failure is not a client error");
+      assert.equal(r.cost_usd, 0.000451, 'the shadow spend is in the cost');
+      assert.equal(r.by_route.shadow!.requests, 2);
+      assert.equal(r.local_share_pct, 100);
+      assert.equal(r.monthly_projection.requests, 720, 'one client request in one hour: 720 a month (shadow calls not counted)');
+    });
+
     test('counter deltas from several writers add up (budgets shared by instances)', async () => {
       const sink = sinkFor(database);
       const now = DAY2;
