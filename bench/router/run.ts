@@ -8,13 +8,17 @@
  * and the time per routing decision for 100 B, 1 KB and 10 KB prompts.
  * `--json` prints everything as one JSON object instead of tables; `--latency-only` skips the
  * quality figures (a quick latency check).
+ * Embedding features (bench/router/embeddings.ts): with ../shared/models/stories260K.gguf present,
+ * 5-fold CV APGR with the prompts' embeddings added (gsm8k and mt-bench; `--embed-all`: every
+ * table, ~10 min on 2 cores) and the decision time of an embedding router; `--no-embed` skips them.
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateTable, type EvalReport } from '../../src/router/evaluate.js';
 import { DEFAULT_ROUTER_PATH, LearnedRouter } from '../../src/router/learned.js';
-import { trainRouter } from '../../src/router/train.js';
+import { trainRouter, type TrainingEmbeddings } from '../../src/router/train.js';
+import { embedDatasets, measureAsync, openBenchEmbedder, STORIES_MODEL } from './embeddings.js';
 import { createRouter } from '../../src/router/policy-router.js';
 import { configSchema } from '../../src/config/schema.js';
 import { FakeBackend } from '../../test/support/fake-backend.js';
@@ -104,6 +108,28 @@ function winograndeFigures(): { split: EvalReport; cv: EvalReport } {
 const pairs = latencyOnly ? {} : pairFigures();
 const wino = latencyOnly ? null : winograndeFigures();
 
+// Embedding features: the same 5-fold CV with each prompt's embedding added to its features.
+const bench = process.argv.includes('--no-embed') ? null : openBenchEmbedder();
+const embedAll = process.argv.includes('--embed-all');
+const embedFigures: Record<string, { lexical: number | null; embedded: number | null; cpt80: number | null }> = {};
+let embedMsPerPrompt: number | null = null;
+let gsm8kEmbeddings: TrainingEmbeddings | undefined;
+if (bench) {
+  const chosen = datasets.filter((d) => (latencyOnly ? d.name === 'gsm8k' : embedAll || d.name === 'gsm8k' || d.name === 'mt-bench'));
+  const { byName, msPerPrompt } = await embedDatasets(chosen, bench.embedder);
+  embedMsPerPrompt = msPerPrompt;
+  gsm8kEmbeddings = byName.get('gsm8k');
+  if (!latencyOnly) {
+    log(`\nEmbedding features (${STORIES_MODEL.split('/').pop()}, 64 dims, ${msPerPrompt.toFixed(1)} ms per prompt to embed), 5-fold CV APGR:`);
+    for (const d of chosen) {
+      const rep = evaluateTable(d.table, { weak: d.weak, strong: d.strong, cv: 5, models: [], train: { embeddings: byName.get(d.name)! } });
+      const lexical = pairs[d.name]?.cv.apgr ?? null;
+      embedFigures[d.name] = { lexical, embedded: rep.apgr, cpt80: rep.cpt80 };
+      log(`  ${d.name.padEnd(11)} lexical ${f3(lexical)}   + embeddings ${f3(rep.apgr)}   (CPT80 ${pc(pairs[d.name]?.cv.cpt80)} -> ${pc(rep.cpt80)})`);
+    }
+  }
+}
+
 // Decision latency: what routing adds to a request. `need score` is feature extraction + scoring;
 // `auto route` is the whole PolicyRouter.route() of a chat request (reading the body, scoring,
 // building the plan), as the gateway runs it.
@@ -127,6 +153,35 @@ for (const bytes of [100, 1024, 10240]) {
   const body = { model: 'auto', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: text }] };
   latency.push(measure('auto route', bytes, () => gatewayRouter.route({ endpoint: 'chat.completions', body }, ctx)));
 }
+// With embeddings: the whole awaited route() of a router file with embedding heads, the local
+// model embedding each prompt (a new prompt each time: the cache misses), and the same prompt
+// again (cache hits: what a retry or a shared prompt costs).
+if (bench && gsm8kEmbeddings) {
+  const datasetGsm = datasets.find((d) => d.name === 'gsm8k')!;
+  const embPath = join(mkdtempSync(join(tmpdir(), 'sluice-bench-router-emb-')), 'router.json');
+  writeFileSync(embPath, JSON.stringify(trainRouter([{ table: datasetGsm.table }], { modelHeads: false, embeddings: gsm8kEmbeddings })));
+  const localConfig = configSchema.parse({ backends: [{ kind: 'local', name: 'local', model: STORIES_MODEL, threads: 1 }] }).backends[0]!;
+  const embRouter = createRouter(configSchema.parse({ routing: { router: embPath, embedder: { timeoutMs: 10_000 } } }), [
+    { backend: bench.backend, config: localConfig },
+    { backend: new FakeBackend('cloud'), config: configSchema.parse({ backends: [{ kind: 'openai-compatible', name: 'cloud', baseUrl: 'http://127.0.0.1:9/v1', models: ['gpt-4o-mini'] }] }).backends[0]! },
+  ]);
+  for (const bytes of [100, 1024, 10240]) {
+    const text = promptOfSize(corpus, bytes);
+    const reasons = new Set<string>();
+    const route = async (t: string) => {
+      const plan = await embRouter.route({ endpoint: 'chat.completions', body: { model: 'auto', messages: [{ role: 'user', content: t }] } }, ctx);
+      reasons.add(plan.reason ?? '');
+    };
+    // Unique per size too: prompts are cut to 1000 chars before embedding, so 1 KB and 10 KB prompts share their heads.
+    const miss = await measureAsync((i) => route(`${bytes}:${i} ${text}`), 60);
+    latency.push({ label: 'emb. route', bytes, ...miss });
+    const hit = await measureAsync(() => route(text), 2_000);
+    latency.push({ label: 'emb. cached', bytes, ...hit });
+    if (reasons.size !== 1 || !reasons.has('learned')) log(`  (embedding router reasons at ${bytes} B: ${[...reasons].join(', ')})`);
+  }
+}
+if (bench) await bench.close();
+
 // The machine's speed right now, for reading the figures: a bare FNV-1a loop over 1 KB.
 const reference = measure('reference', 1024, () => {
   const t = corpus[0]!.padEnd(1024, 'x');
@@ -136,6 +191,7 @@ const reference = measure('reference', 1024, () => {
 });
 log(`\nDecision latency (${shipped ? 'shipped router' : 'router trained on gsm8k'}; target p50 < 50 us at 1 KB; machine shared, so noisy):`);
 for (const l of latency) log(`  ${l.label.padEnd(11)} ${String(l.bytes).padStart(6)} B   p50 ${l.p50us.toFixed(1).padStart(6)} us   p99 ${l.p99us.toFixed(1).padStart(7)} us   (${l.iterations} decisions)`);
+if (bench) log(`  emb. = a router file with embedding heads, ${STORIES_MODEL.split('/').pop()} embedding each prompt (1 thread; prompts cut to 1000 chars); cached = the same prompt again (LRU hit)`);
 log(`  reference: a bare hash loop over 1 KB takes p50 ${reference.p50us.toFixed(1)} us on this machine now (about 1 us on an idle modern core)`);
 log(`\n(${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
@@ -147,6 +203,7 @@ if (json) {
       winogrande_n_models: wino && { split: { cost_to_match_best: wino.split.cost_to_match_best, frontier: wino.split.frontier }, cv: { cost_to_match_best: wino.cv.cost_to_match_best, frontier: wino.cv.frontier } },
       latency,
       reference_us: reference.p50us,
+      embeddings: bench && { model: STORIES_MODEL, ms_per_prompt: embedMsPerPrompt, cv_apgr: embedFigures },
     }),
   );
 }

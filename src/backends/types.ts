@@ -37,6 +37,8 @@ export interface CallContext {
   remoteForbidden?: string;
   /** Entity types the privacy guard found in what was sent out (types only, never values). */
   piiTypes?: string[];
+  /** The task API this call belongs to (`summarize`, `classify`, ...): the router uses it as a feature. */
+  task?: string | null;
   /**
    * Backends report tokens as they are consumed, so a request that ends early (client abort,
    * error mid-stream) is still billed for what it used. Optional: callers outside the HTTP layer

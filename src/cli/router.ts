@@ -10,7 +10,9 @@ import { DataError, FORMATS, mergeTables, type OutcomeFormat, readOutcomes, read
 import { evaluateTable, type EvalReport } from '../router/evaluate.js';
 import { DEFAULT_ROUTER_PATH, LearnedRouter, RouterFileError } from '../router/learned.js';
 import { lineChart } from '../router/plot.js';
-import { thresholdForShare, trainRouter } from '../router/train.js';
+import { embedTables, type TableSpec, thresholdForShare, trainRouter, type TrainingEmbeddings } from '../router/train.js';
+import { openEmbedSource } from '../router/embed-source.js';
+import { readLedgerOutcomes, type LedgerTraining } from '../router/ledger-source.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -44,6 +46,31 @@ function run(action: () => void): void {
       process.exit(1);
     }
     throw err;
+  }
+}
+
+/** `run` for async work: the same one-line errors. */
+async function runAsync(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (err) {
+    run(() => {
+      throw err;
+    });
+  }
+}
+
+/** `--embed-model`: embeddings of every training prompt, from a GGUF file or a configured model. */
+async function trainingEmbeddings(specs: TableSpec[], opts: { embedModel?: string; embedThreads?: number; embedMaxChars: number; config?: string }): Promise<TrainingEmbeddings | undefined> {
+  if (!opts.embedModel) return undefined;
+  const source = await openEmbedSource(opts.embedModel, { config: opts.config, threads: opts.embedThreads, maxChars: opts.embedMaxChars });
+  try {
+    const t0 = performance.now();
+    const out = await embedTables(specs, source.embedder, { maxChars: opts.embedMaxChars, source: source.source, modelFile: source.modelFile });
+    console.error(`embedded ${out.vectors.reduce((s, v) => s + v.length, 0)} prompts with ${source.source} (${out.dim} dims) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return out;
+  } finally {
+    await source.close();
   }
 }
 
@@ -99,7 +126,11 @@ export function routerCommand(): Command {
   router
     .command('train')
     .description('train a router from outcome tables (which model answered each prompt well)')
-    .requiredOption('--data <file>', 'outcome table (repeat for several)', collect)
+    .option('--data <file>', 'outcome table (repeat for several)', collect)
+    .option('--from-ledger', 'also train on the shadow-mode outcomes in the ledger database (local model = weak, cloud model = strong)')
+    .option('--since <when>', 'with --from-ledger: only outcomes since 30d, 12h, 2w, or a date')
+    .option('--database-url <url>', 'with --from-ledger: PostgreSQL URL instead of the configured ledger database')
+    .option('-c, --config <file>', 'config file: the ledger database for --from-ledger, the configured models for --embed-model')
     .addOption(formatOption())
     .option('--weak <model>', 'the weak (cheap) model, for tables that have it')
     .option('--strong <model>', 'the strong (dear) model, for tables that have it')
@@ -109,25 +140,44 @@ export function routerCommand(): Command {
     .option('--strong-share <x>', 'share of the training prompts the stored threshold sends to the strong model', number('--strong-share', 0, 1), 0.2)
     .option('--no-model-heads', 'only the weak/strong head (smaller file; no N-model routing)')
     .option('--quantize', 'store weights as int8 (4x smaller file)')
-    .action((opts: { data: string[]; format?: OutcomeFormat; weak?: string; strong?: string; out: string; seed: number; epochs: number; strongShare: number; modelHeads: boolean; quantize?: boolean }) =>
-      run(() => {
-        const specs = opts.data.map((file) => {
+    .option('--embed-model <gguf-or-model>', "also train heads that read the prompt's embedding: a GGUF file, or a model of the configured gateway (-c)")
+    .option('--embed-threads <n>', 'llama.cpp threads for a GGUF --embed-model', integer('--embed-threads', 1), 1)
+    .option('--embed-max-chars <n>', 'prompts are cut to this many characters before embedding (also at run time)', integer('--embed-max-chars', 16), 1000)
+    .action(async (opts: { data?: string[]; fromLedger?: boolean; since?: string; databaseUrl?: string; config?: string; format?: OutcomeFormat; weak?: string; strong?: string; out: string; seed: number; epochs: number; strongShare: number; modelHeads: boolean; quantize?: boolean; embedModel?: string; embedThreads?: number; embedMaxChars: number }) => {
+      // The ledger source is read first (async); the rest is the same training as for files.
+      let ledger: LedgerTraining | null = null;
+      if (opts.fromLedger) {
+        try {
+          ledger = await readLedgerOutcomes({ config: opts.config, databaseUrl: opts.databaseUrl, since: opts.since });
+        } catch (err) {
+          run(() => {
+            throw err;
+          });
+        }
+      }
+      await runAsync(async () => {
+        if (!opts.data?.length && !ledger) throw new DataError('give --data <file> (repeat for several) or --from-ledger');
+        if (ledger) console.error(`ledger (${ledger.location}): ${ledger.rows} shadow outcomes${ledger.since === null ? '' : ` since ${new Date(ledger.since).toISOString()}`}, local answer acceptable in ${ledger.localOk} (${pct(ledger.localOk / ledger.rows)})`);
+        const fileSpecs = (opts.data ?? []).map((file) => {
           const table = readOutcomes(file, { format: opts.format });
           // --weak/--strong apply to the tables that score those models; the others use their own pair.
           const has = (m?: string) => m !== undefined && table.models.some((x) => x === m || x.toLowerCase().includes(m.toLowerCase()));
           return { table, weak: has(opts.weak) ? opts.weak : undefined, strong: has(opts.strong) ? opts.strong : undefined };
         });
         for (const [flag, m] of [['--weak', opts.weak], ['--strong', opts.strong]] as const) {
-          if (m !== undefined && specs.every((s) => (flag === '--weak' ? s.weak : s.strong) === undefined)) throw new DataError(`${flag} ${m}: no such model in ${opts.data.join(', ')}`);
+          if (m !== undefined && fileSpecs.length > 0 && fileSpecs.every((s) => (flag === '--weak' ? s.weak : s.strong) === undefined)) throw new DataError(`${flag} ${m}: no such model in ${(opts.data ?? []).join(', ')}`);
         }
-        const file = trainRouter(specs, { train: { seed: opts.seed, epochs: opts.epochs }, modelHeads: opts.modelHeads, encoding: opts.quantize ? 'q8' : 'f32', strongShare: opts.strongShare });
+        const specs = [...fileSpecs, ...(ledger?.specs ?? [])];
+        const embeddings = await trainingEmbeddings(specs, opts);
+        const file = trainRouter(specs, { train: { seed: opts.seed, epochs: opts.epochs }, modelHeads: opts.modelHeads, encoding: opts.quantize ? 'q8' : 'f32', strongShare: opts.strongShare, embeddings });
         mkdirSync(dirname(resolve(opts.out)), { recursive: true });
         writeFileSync(opts.out, JSON.stringify(file) + '\n');
         const items = file.training.data.reduce((s, d) => s + d.items, 0);
         console.error(`trained on ${items} prompts (${file.training.data.map((d) => `${d.source}: ${d.weak} -> ${d.strong}`).join('; ')}); ${file.heads.length} head(s); threshold ${file.threshold.toFixed(4)} sends ${pct(file.thresholdShare)} of them to the strong model`);
+        if (file.embedding) console.error(`embedding heads (${file.embedding.source}, ${file.embedding.dim} dims): threshold ${file.embedding.threshold.toFixed(4)}`);
         console.error(`wrote ${opts.out}`);
-      }),
-    );
+      });
+    });
 
   router
     .command('calibrate')

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { routingSchema } from '../router/config.js';
 import { distillSchema } from '../distill/config.js';
+import { shadowSchema } from '../distill/shadow-config.js';
 import { ENTITY_TYPES } from '../privacy/types.js';
 
 const url = (what = 'must be a URL') =>
@@ -327,6 +328,8 @@ export const configSchema = z
     routing: routingSchema,
     /** Student classifiers served by name, and capture of cloud answers (src/distill/config.ts). */
     distill: distillSchema,
+    /** Shadow mode: a share of local answers judged by the cloud, for router retraining (src/distill/shadow-config.ts). */
+    shadow: shadowSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();

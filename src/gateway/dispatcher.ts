@@ -136,7 +136,9 @@ export class Dispatcher {
     invoke: (backend: Backend, body: B, ctx: CallContext) => Promise<R>,
     headers?: RouteRequest['headers'],
   ): Promise<DispatchResult<R>> {
-    const plan = this.router.route({ endpoint, body, headers }, ctx);
+    const routed = this.router.route({ endpoint, body, headers }, ctx);
+    // Awaited only when the router had to wait (embedding features): plain routing stays synchronous.
+    const plan = routed instanceof Promise ? await routed : routed;
     const tried: string[] = [];
     let attempts = 0;
     let lastError: GatewayError | null = null;

@@ -26,6 +26,7 @@ import type { ClassifierRegistry } from '../tasks/classify.js';
 import { TaskService } from '../tasks/service.js';
 import { StudentRegistry } from '../distill/registry.js';
 import { GatewayCapture } from '../distill/capture-hook.js';
+import { GatewayShadow, observers } from '../distill/shadow.js';
 import { resolveTaskSettings } from '../tasks/settings.js';
 import { taskRoutes } from '../server/routes/tasks.js';
 
@@ -66,6 +67,8 @@ export class Gateway {
   readonly metrics: GatewayMetrics;
   /** Capture of cloud answers for distillation (src/distill/capture-hook.ts). */
   readonly capture: GatewayCapture;
+  /** Shadow mode: local answers judged by the cloud, for router retraining (src/distill/shadow.ts). */
+  readonly shadow: GatewayShadow;
   /** The task APIs (/v1/tasks/*), also called in-process by `sluice run`. */
   readonly tasks: TaskService;
   /** Set when this start created the first API key (auth on, no key configured anywhere). */
@@ -88,7 +91,9 @@ export class Gateway {
     this.privacy = new DetectingGuard({ config: config.privacy, onAudit: logPrivacy(logger) });
     // Distillation: cloud answers are captured for the next training round (distill.capture).
     this.capture = new GatewayCapture(config.distill.capture, this.privacy, logger);
-    this.dispatcher = new Dispatcher({ router: this.router, guard: options.guard ?? this.privacy, backends, onCircuitChange: logCircuit(logger), onAnswer: this.capture.onAnswer });
+    // Shadow mode: a share of local answers is judged by the cloud afterwards (config.shadow).
+    this.shadow = new GatewayShadow(config.shadow, backends, options.guard ?? this.privacy, this.privacy, logger);
+    this.dispatcher = new Dispatcher({ router: this.router, guard: options.guard ?? this.privacy, backends, onCircuitChange: logCircuit(logger), onAnswer: observers(this.capture.onAnswer, this.shadow.onAnswer) });
     this.firstRunKey = firstRunKey;
     // Trained students answer /v1/tasks/classify {classifier}; the task model is their teacher.
     this.tasks = new TaskService({ dispatcher: this.dispatcher, settings: resolveTaskSettings(config), classifiers: options.classifiers ?? StudentRegistry.fromConfig({ dataDir, distill: config.distill }) });
@@ -101,10 +106,11 @@ export class Gateway {
       databaseUrl: process.env.SLUICE_DATABASE_URL,
       logger,
       backends: backendInfo(backends),
-      extraMigrations: [...(options.ledgerMigrations ?? []), ...this.capture.migrations],
+      extraMigrations: [...(options.ledgerMigrations ?? []), ...this.capture.migrations, ...this.shadow.migrations],
       now: options.now,
     });
     this.capture.attach(this.ledger.database?.db ?? null);
+    this.shadow.attach(this.ledger);
     this.metrics = new GatewayMetrics({ backends: this.backends, breakerState: (b) => this.dispatcher.breakerState(b), writer: this.ledger.writer, budgets: this.ledger.budgets });
     this.ledger.onPriced(this.metrics.observe);
     this.events.on(this.ledger.record);
@@ -176,6 +182,8 @@ export class Gateway {
       } finally {
         clearTimeout(timer);
       }
+      // Before the backends close: shadow jobs still running are aborted, not left to fail.
+      await this.shadow.close();
       await Promise.all(this.backends.map((b) => b.close(deadline)));
       await this.capture.drain();
       // Every request has ended: its record is buffered; write them all (bounded) before exiting.

@@ -1,8 +1,9 @@
 /**
  * The cascade's checks on a local answer: escalate to the cloud when it is empty, cut by the token
  * limit, not the JSON the client asked for, or given with low confidence (geometric-mean token
- * probability from the answer's logprobs). Streams are buffered to the end before the first byte
- * goes to the client, so the decision is made before anything is sent.
+ * probability from the answer's logprobs). Streams are decided before their first byte goes to
+ * the client: read to the end when the whole answer is needed (a JSON check, or `streamWindow` 0),
+ * else only as far as the first `streamWindow` generated tokens (see `cascadeAccept`).
  */
 import type { CallContext } from '../backends/types.js';
 import { gatewayError, type GatewayError } from '../errors.js';
@@ -157,25 +158,72 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<AnyChunk> {
 }
 
 /**
+ * The first check a stream's head fails, decided before its end: empty and truncated cannot be
+ * known yet (the head has text; the limit comes later), so only the confidence of the tokens so far.
+ */
+function failedEarly(s: AnswerSummary, checks: CascadeChecks): EscalationReason | null {
+  if (s.hasToolCalls) return null;
+  const c = confidence(s);
+  if (checks.minConfidence > 0 && c !== null && c < checks.minConfidence) return 'low_confidence';
+  return null;
+}
+
+/** The buffered head, then the rest of the stream as it comes. */
+async function* headThenRest<C extends AnyChunk>(head: C[], rest: AsyncIterator<C>, stripLogprobs: boolean): AsyncGenerator<C> {
+  let finished = false;
+  try {
+    yield* replay(head, stripLogprobs);
+    for (;;) {
+      const r = await rest.next();
+      if (r.done) break;
+      if (stripLogprobs && r.value.choices) for (const ch of r.value.choices) if (ch.logprobs !== undefined) ch.logprobs = null;
+      yield r.value;
+    }
+    finished = true;
+  } finally {
+    // The client went away (or the HTTP layer stopped reading): end the local generation too.
+    if (!finished) await rest.return?.();
+  }
+}
+
+/**
  * The `accept` hook of a cascade's local target. `onEscalate` hears why (for the route reason).
- * Whole answers are checked as they are; streams are read to the end, checked, then replayed.
+ * Whole answers are checked as they are. Streams: when the whole answer is needed (a JSON check,
+ * or `streamWindow` 0) they are read to the end, checked, then replayed. Otherwise the head is
+ * read until `streamWindow` tokens with text have come, and at least one that is not blank (or
+ * the stream ends first: then all checks apply); the head's confidence is checked, and the stream
+ * is handed on: head replayed, the rest live. An escalated stream is closed (the local generation
+ * stops); past the head, nothing escalates (a stream cut by the token limit later stays cut).
  */
 export function cascadeAccept(req: CascadeRequest, checks: CascadeChecks, onEscalate: (reason: EscalationReason) => void): (answer: unknown, ctx: CallContext) => Promise<unknown> {
   const strip = !req.clientLogprobs;
+  const window = (checks.json && req.wantsJson) || checks.streamWindow === 0 ? Infinity : checks.streamWindow;
   return async (answer) => {
     const s = summaryOf();
     if (isAsyncIterable(answer)) {
+      const it = answer[Symbol.asyncIterator]();
       const chunks: AnyChunk[] = [];
-      for await (const chunk of answer) {
-        chunks.push(chunk);
-        addChoice(s, chunk.choices?.[0]);
+      let tokens = 0;
+      let ended = false;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        chunks.push(r.value);
+        const before = s.text.length;
+        addChoice(s, r.value.choices?.[0]);
+        if (s.text.length > before) tokens++;
+        if (tokens >= window && (s.hasToolCalls || s.text.trim() !== '')) break;
       }
-      const failed = failedCheck(s, req, checks);
+      const failed = ended ? failedCheck(s, req, checks) : failedEarly(s, checks);
       if (failed) {
         onEscalate(failed);
+        if (!ended) await it.return?.();
         throw escalation(failed);
       }
-      return replay(chunks, strip);
+      return ended ? replay(chunks, strip) : headThenRest(chunks, it, strip);
     }
     const whole = answer as AnyChunk;
     addChoice(s, whole.choices?.[0]);

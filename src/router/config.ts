@@ -58,14 +58,25 @@ const cascadeChecks = z
     truncated: z.boolean().default(true),
     /** Escalate when the geometric-mean token probability is below this (0: no confidence check). */
     minConfidence: probability.default(0.5),
+    /**
+     * Streams: decide after this many generated tokens (chunks with text) and stream the rest live,
+     * instead of reading the whole local answer first; 0: always read to the end. Streams whose
+     * JSON is checked are always read to the end. Past the window, a stream is no longer escalated.
+     */
+    streamWindow: nonNegativeInt.default(32),
   })
   .prefault({});
 
 const candidate = z.strictObject({
   /** A model the gateway serves (public id or `<backend>/<model>`). */
   model: z.string().min(1),
-  /** USD per million tokens; default: ledger prices for the model, 0 for local backends (their host is paid for anyway). */
+  /**
+   * USD per million tokens; default: ledger prices for the model, and for a local backend its
+   * host's time: the ledger's hourly host cost divided by `tokensPerSecond` (src/router/local-price.ts).
+   */
   price: z.strictObject({ input: usd, output: usd }).optional(),
+  /** Local candidates: completion tokens per second on their host (default 20; prompt tokens count 10x faster). */
+  tokensPerSecond: z.number().positive('must be more than 0').optional(),
   /** Take this model only for requests whose `need` score is below this (instead of the cost_quality knob). */
   threshold: probability.optional(),
 });
@@ -117,6 +128,21 @@ export const routingSchema = z
     cloud: z.string().min(1).optional(),
     /** Learned router file; default: the one shipped with sluice (assets/router.json). */
     router: routerFile,
+    /**
+     * Embeds prompts for router files trained with embedding features (`--embed-model`). Default:
+     * the local backend serving the GGUF file the router was trained with, or the backend/model
+     * the file names; without one, such files score lexically (reason `<policy>:lexical:unavailable`).
+     */
+    embedder: z
+      .strictObject({
+        /** A model the gateway serves that answers /v1/embeddings (public id or `<backend>/<model>`). */
+        model: z.string().min(1).optional(),
+        /** Time budget per request; past it the request is scored lexically (reason `<policy>:lexical:timeout`). */
+        timeoutMs: z.number().int().min(1).max(60000).default(250),
+        /** Prompts whose vectors are remembered (repeated prompts are embedded once). */
+        cacheSize: nonNegativeInt.default(1024),
+      })
+      .prefault({}),
     /** Threshold of `learned` routing; default: the router file's (calibrated to send ~20% to the cloud). */
     threshold: probability.optional(),
     /** The policy of `model: "auto"`. */

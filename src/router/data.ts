@@ -25,6 +25,10 @@ export interface OutcomeItem {
   scores: Float64Array;
   /** USD per model for this item when the source has it; NaN = unknown. */
   costs?: Float64Array;
+  /** The task API the prompt came through (`summarize`, `classify`, ...), when the source says: a router feature. */
+  task?: string;
+  /** The endpoint it was sent to (`chat.completions`, `completions`), when the source says: a router feature. */
+  endpoint?: string;
 }
 
 export interface OutcomeTable {
@@ -244,7 +248,7 @@ function numberOrNaN(v: string | undefined): number {
 
 /** Plain JSONL: `{prompt, scores: {model: score}, costs?: {model: usd}}`; prompt may be a chat message list. */
 export function readJsonl(path: string): OutcomeTable {
-  const rows = readJsonLines(path) as Array<{ prompt?: unknown; scores?: Record<string, unknown>; costs?: Record<string, unknown>; group?: unknown }>;
+  const rows = readJsonLines(path) as Array<{ prompt?: unknown; scores?: Record<string, unknown>; costs?: Record<string, unknown>; group?: unknown; task?: unknown; endpoint?: unknown }>;
   const models: string[] = [];
   for (const [i, r] of rows.entries()) {
     if (!r || typeof r !== 'object' || !r.scores || typeof r.scores !== 'object') throw new DataError(`${path}: line ${i + 1}: needs a 'scores' object`);
@@ -262,6 +266,8 @@ export function readJsonl(path: string): OutcomeTable {
       return n;
     });
     const item: OutcomeItem = { prompt: text, turns, group: typeof r.group === 'string' ? r.group : group, scores };
+    if (typeof r.task === 'string' && r.task) item.task = r.task;
+    if (typeof r.endpoint === 'string' && r.endpoint) item.endpoint = r.endpoint;
     if (r.costs && typeof r.costs === 'object') {
       hasCosts = true;
       item.costs = Float64Array.from(models, (m) => (typeof r.costs![m] === 'number' ? (r.costs![m] as number) : NaN));

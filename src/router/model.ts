@@ -71,6 +71,25 @@ export class LinearModel {
     for (let h = 0; h < this.heads.length; h++) out[h] = this.score(v, h);
     return out;
   }
+
+  /**
+   * Every head's probability for a sparse vector followed by a dense block at `offset` (the
+   * embedding features: weights [offset, offset + dense.length) belong to them).
+   */
+  scoreAllDense(v: { idx: Int32Array; val: Float32Array; n?: number }, dense: Float32Array, offset: number, out: Float64Array): Float64Array {
+    const idx = v.idx;
+    const val = v.val;
+    const n = v.n ?? idx.length;
+    for (let h = 0; h < this.heads.length; h++) {
+      const head = this.heads[h]!;
+      const w = head.weights;
+      let z = head.bias;
+      for (let k = 0; k < n; k++) z += w[idx[k]!]! * val[k]!;
+      for (let j = 0; j < dense.length; j++) z += w[offset + j]! * dense[j]!;
+      out[h] = sigmoid(z);
+    }
+    return out;
+  }
 }
 
 export function train(examples: Example[], headNames: string[], dim: number, options: Partial<TrainOptions> = {}): LinearModel {

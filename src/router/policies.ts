@@ -12,6 +12,7 @@
 import type { Backend, CallContext } from '../backends/types.js';
 import { cascadeAccept, type CascadeRequest, type EscalationReason } from './cascade.js';
 import type { CascadeChecks, RuleCondition } from './config.js';
+import type { EmbeddingFallback } from './embedding.js';
 import type { LearnedRouter } from './learned.js';
 import type { RouteRequest, RoutePlan, RouteSide, RouteTarget } from './router.js';
 import { cheapestGoodEnough } from './choose.js';
@@ -34,7 +35,8 @@ function named(d: Decision, reason: string): string {
 
 export interface Policy {
   readonly name: string;
-  plan(d: Decision): RoutePlan;
+  /** A promise only when the decision waits for something (the prompt's embedding); else the plan itself. */
+  plan(d: Decision): RoutePlan | Promise<RoutePlan>;
 }
 
 /** The two sides' targets, and each side first with the other as its fallback. */
@@ -97,27 +99,46 @@ export class SidePolicy implements Policy {
   }
 }
 
+/** Route reasons of a request scored without its embedding: `<policy>:lexical:<why>`. */
+function fallbackReasons(name: string): Record<EmbeddingFallback, string> {
+  return { timeout: `${name}:lexical:timeout`, error: `${name}:lexical:error`, aborted: `${name}:lexical:aborted`, unavailable: `${name}:lexical:unavailable` };
+}
+
 export class LearnedPolicy implements Policy {
   private readonly reasonTools: string;
   private readonly reasonEmbeddings: string;
+  private readonly reasonFallback: Record<EmbeddingFallback, string>;
+  /** Reason of a lexical decision: the name, or that the file's embedding heads had no embedder. */
+  private readonly reasonLexical: string;
 
   constructor(
     readonly name: string,
     private readonly router: LearnedRouter,
-    private readonly threshold: number,
+    /** Configured threshold; default: the router file's (its embedding heads' own when they score). */
+    private readonly threshold: number | undefined,
     private readonly sides: Sides,
   ) {
     this.reasonTools = `${name}:tools`;
     this.reasonEmbeddings = `${name}:embeddings`;
+    this.reasonFallback = fallbackReasons(name);
+    this.reasonLexical = router.embedded && !router.embeds ? this.reasonFallback.unavailable : name;
   }
 
-  plan(d: Decision): RoutePlan {
+  plan(d: Decision): RoutePlan | Promise<RoutePlan> {
     // Embeddings from different models are not comparable: a score must not switch models between requests.
     if (d.req.endpoint === 'embeddings') return { targets: this.sides.localFirst, route: sideOf(this.sides.localFirst), reason: named(d, this.reasonEmbeddings) };
+    if (forcedSide(d, this.sides) === 'cloud') return { targets: this.sides.cloudFirst, route: sideOf(this.sides.cloudFirst), reason: named(d, this.reasonTools), score: this.router.need(d.view) };
+    if (this.router.embeds) return this.planEmbedded(d);
     const score = this.router.need(d.view);
-    if (forcedSide(d, this.sides) === 'cloud') return { targets: this.sides.cloudFirst, route: sideOf(this.sides.cloudFirst), reason: named(d, this.reasonTools), score };
-    const targets = score >= (d.threshold ?? this.threshold) ? this.sides.cloudFirst : this.sides.localFirst;
-    return { targets, route: sideOf(targets), reason: named(d, this.name), score };
+    const targets = score >= (d.threshold ?? this.threshold ?? this.router.threshold) ? this.sides.cloudFirst : this.sides.localFirst;
+    return { targets, route: sideOf(targets), reason: named(d, this.reasonLexical), score };
+  }
+
+  private async planEmbedded(d: Decision): Promise<RoutePlan> {
+    const { scores, fallback } = await this.router.scoreAllEmbedded(d.view, d.ctx.signal);
+    const score = scores[this.router.needHead]!;
+    const targets = score >= (d.threshold ?? this.threshold ?? this.router.defaultThreshold(fallback === undefined)) ? this.sides.cloudFirst : this.sides.localFirst;
+    return { targets, route: sideOf(targets), reason: named(d, fallback === undefined ? this.name : this.reasonFallback[fallback]), score };
   }
 }
 
@@ -173,7 +194,7 @@ export class RulesPolicy implements Policy {
     this.otherwise = otherwise;
   }
 
-  plan(d: Decision): RoutePlan {
+  plan(d: Decision): RoutePlan | Promise<RoutePlan> {
     for (const rule of this.rules) {
       if (!rule.test(d)) continue;
       // A side chosen by a rule says which rule; a policy it hands over to also says how it decided.
@@ -188,6 +209,8 @@ export class CascadePolicy implements Policy {
   private readonly escalated: Record<EscalationReason, string>;
   private readonly localOnly: RoutePlan;
   private readonly direct: string;
+  /** Reason suffixes when the file's embedding heads could not score. */
+  private readonly fallback: Record<EmbeddingFallback, string>;
 
   constructor(
     readonly name: string,
@@ -199,9 +222,10 @@ export class CascadePolicy implements Policy {
     this.escalated = { empty: `${name}:escalated:empty`, truncated: `${name}:escalated:truncated`, invalid_json: `${name}:escalated:invalid_json`, low_confidence: `${name}:escalated:low_confidence` };
     this.localOnly = { targets: sides.localFirst, route: sideOf(sides.localFirst), reason: name };
     this.direct = `${name}:direct`;
+    this.fallback = { timeout: 'lexical:timeout', error: 'lexical:error', aborted: 'lexical:aborted', unavailable: 'lexical:unavailable' };
   }
 
-  plan(d: Decision): RoutePlan {
+  plan(d: Decision): RoutePlan | Promise<RoutePlan> {
     const { sides } = this;
     // Nothing to escalate to (one side only, embeddings, or the request may not leave): plain local first.
     if (sides.local.length === 0 || sides.cloud.length === 0 || d.req.endpoint === 'embeddings' || d.ctx.remoteForbidden !== undefined) {
@@ -209,11 +233,26 @@ export class CascadePolicy implements Policy {
     }
     if (forcedSide(d, sides) === 'cloud') return { targets: sides.cloudFirst, route: 'cloud', reason: named(d, `${this.name}:tools`) };
     const threshold = d.threshold ?? this.threshold;
-    let score: number | undefined;
-    if (threshold !== undefined) {
-      score = this.router.need(d.view);
-      if (score >= threshold) return { targets: sides.cloudFirst, route: 'cloud', reason: named(d, this.direct), score };
-    }
+    if (threshold === undefined) return this.tryLocal(d, undefined, this.name);
+    if (this.router.embeds) return this.planEmbedded(d, threshold);
+    return this.decide(d, threshold, this.router.need(d.view), this.router.embedded ? this.fallback.unavailable : undefined);
+  }
+
+  /** With a direct threshold and embedding heads: the score waits for the prompt's embedding. */
+  private async planEmbedded(d: Decision, threshold: number): Promise<RoutePlan> {
+    const { scores, fallback } = await this.router.scoreAllEmbedded(d.view, d.ctx.signal);
+    return this.decide(d, threshold, scores[this.router.needHead]!, fallback === undefined ? undefined : this.fallback[fallback]);
+  }
+
+  /** Straight to the cloud when the score reaches the threshold, else the local try. `suffix`: why no embedding was used. */
+  private decide(d: Decision, threshold: number, score: number, suffix: string | undefined): RoutePlan {
+    if (score >= threshold) return { targets: this.sides.cloudFirst, route: 'cloud', reason: named(d, suffix === undefined ? this.direct : `${this.direct}:${suffix}`), score };
+    return this.tryLocal(d, score, suffix === undefined ? this.name : `${this.name}:${suffix}`);
+  }
+
+  /** The local side first, its answer checked; then the cloud; then the local side unchecked. */
+  private tryLocal(d: Decision, score: number | undefined, reason: string): RoutePlan {
+    const { sides } = this;
     const body = d.req.body as { logprobs?: unknown; response_format?: { type?: string; json_schema?: { schema?: unknown } } | null };
     const clientLogprobs = body.logprobs === true || typeof body.logprobs === 'number';
     const request: CascadeRequest = {
@@ -221,7 +260,7 @@ export class CascadePolicy implements Policy {
       schema: body.response_format?.type === 'json_schema' ? body.response_format.json_schema?.schema : undefined,
       clientLogprobs,
     };
-    const plan: RoutePlan = { targets: [], route: 'local', reason: named(d, this.name), score };
+    const plan: RoutePlan = { targets: [], route: 'local', reason: named(d, reason), score };
     const accept = cascadeAccept(request, this.checks, (why) => {
       plan.reason = named(d, this.escalated[why]);
     });
@@ -257,6 +296,8 @@ export class CheapestPolicy implements Policy {
   private readonly useHeads: boolean;
   private readonly p: Float64Array;
   private readonly heads: Float64Array;
+  /** Suffixes of the reason when the file's embedding heads could not score (`tiers:gpt-4o:lexical:timeout`). */
+  private readonly fallbackReasons: Record<EmbeddingFallback, string>;
 
   constructor(
     readonly name: string,
@@ -275,25 +316,39 @@ export class CheapestPolicy implements Policy {
     this.useHeads = candidates.every((c) => c.head !== undefined);
     this.p = new Float64Array(candidates.length);
     this.heads = new Float64Array(router.model.heads.length);
+    this.fallbackReasons = { timeout: 'lexical:timeout', error: 'lexical:error', aborted: 'lexical:aborted', unavailable: 'lexical:unavailable' };
   }
 
-  plan(d: Decision): RoutePlan {
-    const { candidates, p, byPrice } = this;
+  plan(d: Decision): RoutePlan | Promise<RoutePlan> {
+    const { byPrice } = this;
     if (d.req.endpoint === 'embeddings') {
       const cheapest = byPrice[0]!; // one embedding model for all: vectors of different models do not compare
       return { targets: this.targets[cheapest]!, route: sideOf(this.targets[cheapest]!), reason: named(d, this.reasons[cheapest]!) };
     }
+    if (this.router.embeds) return this.planEmbedded(d);
+    // Lexical scores; `heads` is this policy's buffer (a synchronous plan: no other request uses it meanwhile).
+    if (this.useHeads) this.router.scoreAll(d.view, this.heads);
+    else this.heads[this.router.needHead] = this.router.need(d.view);
+    return this.choose(d, this.heads, this.router.embedded ? this.fallbackReasons.unavailable : undefined);
+  }
+
+  private async planEmbedded(d: Decision): Promise<RoutePlan> {
+    // Its own buffer: other requests' plans run while this one waits for its embedding.
+    const { scores, fallback } = await this.router.scoreAllEmbedded(d.view, d.ctx.signal);
+    return this.choose(d, scores, fallback === undefined ? undefined : this.fallbackReasons[fallback]);
+  }
+
+  /** The choice, from every head's score (`heads`); `suffix`: why the embedding was not used, if so. */
+  private choose(d: Decision, heads: Float64Array, suffix: string | undefined): RoutePlan {
+    const { candidates, p, byPrice } = this;
     const k = candidates.length;
-    let score: number;
+    const score = heads[this.router.needHead]!;
     if (this.useHeads) {
       // The router was trained on these models' outcomes: it predicts each one's P(answers well).
-      this.router.scoreAll(d.view, this.heads);
-      for (let i = 0; i < k; i++) p[i] = this.heads[candidates[i]!.head!]!;
-      score = this.heads[this.router.needHead]!;
+      for (let i = 0; i < k; i++) p[i] = heads[candidates[i]!.head!]!;
     } else {
       // Only the weak/strong score: the dearest model is taken to answer everything, the cheapest
       // only what the weak side can (1 - need), the ones between in proportion to their price rank.
-      score = this.router.need(d.view);
       for (let r = 0; r < k; r++) p[byPrice[r]!] = 1 - score * (1 - r / (k - 1));
     }
     const knob = d.threshold !== undefined ? 1 - d.threshold : this.knob;
@@ -305,6 +360,7 @@ export class CheapestPolicy implements Policy {
     }
     if (chosen < 0) chosen = cheapestGoodEnough(p, byPrice, 2); // none qualifies: the likeliest to be right
     const targets = this.targets[chosen]!;
-    return { targets, route: sideOf(targets), reason: named(d, this.reasons[chosen]!), score };
+    const reason = suffix === undefined ? this.reasons[chosen]! : `${this.reasons[chosen]!}:${suffix}`;
+    return { targets, route: sideOf(targets), reason: named(d, reason), score };
   }
 }

@@ -3,7 +3,7 @@
  * for the virtual model `auto` (`auto:<threshold>`), aliases, and the `x-sluice-route` header.
  * The policy of `auto` is the key's (`routing.keys`) or `routing.default`.
  */
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { ModelInfo } from '../api/types.js';
 import type { Backend, CallContext } from '../backends/types.js';
 import { ConfigError } from '../config/load.js';
@@ -14,6 +14,8 @@ import { type PolicyConfig, policySchema, type RoutingConfig } from './config.js
 import { defaultRouter, LearnedRouter } from './learned.js';
 import { type Candidate, CascadePolicy, CheapestPolicy, LearnedPolicy, type Policy, RulesPolicy, SidePolicy, Sides } from './policies.js';
 import { viewRequest } from './request-view.js';
+import { localTokenPrice } from './local-price.js';
+import { backendEmbedder, cachedEmbedder, normalizedEmbedder, type TextEmbedder } from '../util/embedding-features.js';
 import { ModelRouter, type RoutePlan, type RouteRequest, type Router, type RouteTarget } from './router.js';
 
 export const AUTO_MODEL = 'auto';
@@ -60,7 +62,7 @@ export class PolicyRouter implements Router {
     return t;
   }
 
-  route(req: RouteRequest, ctx: CallContext): RoutePlan {
+  route(req: RouteRequest, ctx: CallContext): RoutePlan | Promise<RoutePlan> {
     const model = req.body.model;
     let policy: Policy | undefined;
     let threshold: number | undefined;
@@ -81,7 +83,7 @@ export class PolicyRouter implements Router {
       } else throw gatewayError('invalid_route', `${ROUTE_HEADER} must be 'local', 'cloud', 'auto' or 'auto:<threshold>', not '${value}'.`);
     }
     if (policy === undefined) return this.byModel.route(req, ctx);
-    return policy.plan({ req, ctx, view: viewRequest(req.endpoint, req.body), threshold });
+    return policy.plan({ req, ctx, view: viewRequest(req.endpoint, req.body, req.task ?? ctx.task ?? undefined), threshold });
   }
 
   models(): ModelInfo[] {
@@ -116,6 +118,36 @@ export function createRouter(config: Pick<SluiceConfig, 'routing' | 'ledger'>, b
   const sideTargets = (m: string | BackendConfig | undefined, what: string) => (m === undefined ? [] : targetsOf(typeof m === 'string' ? m : firstModel(m), what));
   const sides = new Sides(sideTargets(localModel, 'routing.local'), sideTargets(cloudModel, 'routing.cloud'));
 
+  // The embedder of router files trained with embedding features: the configured model, else the
+  // local backend serving the file's GGUF, else the backend/model the file names. One per source,
+  // shared by every router file (and its cache).
+  const embedders = new Map<string, TextEmbedder | null>();
+  const embedderFor = (r: LearnedRouter): TextEmbedder | null => {
+    const block = r.embedded?.block;
+    if (!block) return null;
+    const key = routing.embedder.model ?? block.modelFile ?? block.source;
+    if (embedders.has(key)) return embedders.get(key)!;
+    let target: { backend: Backend; model: string } | undefined;
+    if (routing.embedder.model !== undefined) {
+      const t = targetsOf(routing.embedder.model, 'routing.embedder.model')[0];
+      if (t) target = { backend: t.backend, model: t.upstreamModel };
+    } else {
+      const local = block.modelFile ? backends.find((b) => b.config.kind === 'local' && basename(b.config.model) === block.modelFile) : undefined;
+      if (local) target = { backend: local.backend, model: firstModel(local.config) };
+      else {
+        try {
+          const t = byModel.route({ endpoint: 'embeddings', body: { model: block.source } }, { requestId: 'routing-config', signal: new AbortController().signal }).targets[0];
+          if (t) target = { backend: t.backend, model: t.upstreamModel };
+        } catch {
+          // Nobody serves it: the file scores lexically.
+        }
+      }
+    }
+    const e = target ? cachedEmbedder(normalizedEmbedder(backendEmbedder(target.backend, target.model, { maxChars: block.maxChars, requestId: 'router-embedding' })), routing.embedder.cacheSize) : null;
+    embedders.set(key, e);
+    return e;
+  };
+
   const routers = new Map<string, LearnedRouter>();
   const routerFile = (path: string | undefined): LearnedRouter => {
     const file = path ?? routing.router;
@@ -124,6 +156,8 @@ export function createRouter(config: Pick<SluiceConfig, 'routing' | 'ledger'>, b
     let r = routers.get(full);
     if (!r) {
       r = LearnedRouter.load(full);
+      const e = embedderFor(r);
+      if (e) r.attachEmbedder(e, routing.embedder.timeoutMs);
       routers.set(full, r);
     }
     return r;
@@ -138,7 +172,7 @@ export function createRouter(config: Pick<SluiceConfig, 'routing' | 'ledger'>, b
         return new SidePolicy(name, p.type, sides);
       case 'learned': {
         const r = routerFile(p.router);
-        return new LearnedPolicy(name, r, thresholdOf(r, p.threshold), sides);
+        return new LearnedPolicy(name, r, p.threshold ?? routing.threshold, sides);
       }
       case 'cascade':
         return new CascadePolicy(name, routerFile(p.router), p.threshold, p.checks, sides);
@@ -151,7 +185,9 @@ export function createRouter(config: Pick<SluiceConfig, 'routing' | 'ledger'>, b
           const local = targets[0]?.backend.locality === 'local';
           const upstream = targets[0]?.upstreamModel ?? c.model;
           const listed = prices.lookup(c.model) ?? prices.lookup(upstream);
-          const price = c.price ?? (local ? { input: 0, output: 0 } : listed?.price);
+          // A local model costs its host's time, priced as the ledger prices it.
+          const hostPrice = () => localTokenPrice({ backendHourlyUsd: config.ledger.backendHourlyUsd[targets[0]!.backend.name], localCost: config.ledger.localCost, tokensPerSecond: c.tokensPerSecond });
+          const price = c.price ?? (local ? hostPrice() : listed?.price);
           if (!price) throw new RoutingConfigError(`routing.policies.${name}.candidates[${i}]: no price known for '${c.model}'; give it a price {input, output} in USD per million tokens`);
           return { model: c.model, targets, price: price.input + price.output, threshold: c.threshold, head: r.modelHeads.get(c.model) ?? r.modelHeads.get(upstream) };
         });

@@ -30,8 +30,9 @@ function partsText(parts: unknown[], view: { hasImages: boolean }): string {
   return text;
 }
 
-export function viewRequest(endpoint: Endpoint, body: Record<string, unknown>): RequestView {
-  const view: RequestView = { text: '', turns: 0, endpoint, hasTools: false, hasImages: false, wantsJson: false, chars: 0 };
+/** `task`: the task API the request belongs to (summarize, classify, ...), a routing feature. */
+export function viewRequest(endpoint: Endpoint, body: Record<string, unknown>, task?: string): RequestView {
+  const view: RequestView = { text: '', turns: 0, endpoint, task, hasTools: false, hasImages: false, wantsJson: false, chars: 0 };
   if (endpoint === 'chat.completions') {
     const messages = body.messages;
     if (Array.isArray(messages)) {

@@ -47,11 +47,17 @@ export interface RouteRequest {
   body: { model: string; [field: string]: unknown };
   /** Request headers, lower-case names (e.g. `x-sluice-route`); absent for in-process callers. */
   headers?: Record<string, string | string[] | undefined>;
+  /** The task API the request belongs to; default: the call context's `task` (set by the task APIs). */
+  task?: string;
 }
 
 export interface Router {
-  /** Throws a 404 GatewayError for a model nobody serves. */
-  route(req: RouteRequest, ctx: CallContext): RoutePlan;
+  /**
+   * Throws a 404 GatewayError for a model nobody serves. Returns a promise only when the decision
+   * waits for something (a learned router with embedding features); callers await it only then,
+   * so plain routing stays synchronous.
+   */
+  route(req: RouteRequest, ctx: CallContext): RoutePlan | Promise<RoutePlan>;
   models(): ModelInfo[];
 }
 

@@ -7,13 +7,15 @@
  *   in the strong model's expected advantage on the prompt, which is the ranking APGR rewards;
  * - one head per model: its score (P(answers well)).
  */
-import { DEFAULT_FEATURE_OPTIONS, Featurizer, type FeatureOptions } from './features.js';
-import { type OutcomeTable, resolvePair } from './data.js';
+import { DEFAULT_FEATURE_OPTIONS, type FeatureInput, Featurizer, type FeatureOptions } from './features.js';
+import { type OutcomeItem, type OutcomeTable, resolvePair } from './data.js';
 import { LearnedRouter, NEED_HEAD, ROUTER_FORMAT, type RouterFile } from './learned.js';
 import { copyVector, DEFAULT_TRAIN_OPTIONS, type Example, type LinearModel, serializeHead, train, type TrainOptions, type WeightEncoding } from './model.js';
 import { cheapestGoodEnough } from './choose.js';
 import { evaluateChoice, frontierReport, type FrontierPoint, type FrontierReport, type MultiOutcomes, pairReport, type PairReport } from './metrics.js';
 import { seededRng, shuffleInPlace } from '../util/random.js';
+import type { TextEmbedder } from '../util/embedding-features.js';
+import { type EmbeddingBlock, encodeFloats, fitStandardiser, standardise, type Standardiser } from './embedding.js';
 
 export interface TableSpec {
   table: OutcomeTable;
@@ -34,6 +36,45 @@ export interface TrainRouterOptions {
    * large table would otherwise decide what `need` means for all.
    */
   balance?: boolean;
+  /** Prompt embeddings to add as features (see `embedTables`): the file gets embedding heads too. */
+  embeddings?: TrainingEmbeddings;
+}
+
+/** Unit-length embeddings of every training prompt, aligned with the tables: `vectors[table][item]`. */
+export interface TrainingEmbeddings {
+  source: string;
+  modelFile?: string;
+  dim: number;
+  maxChars: number;
+  vectors: Float32Array[][];
+}
+
+/**
+ * Embeds every prompt of the tables (cut to `maxChars`, as the router does at run time).
+ * `embedder` must return unit-length vectors (wrap it in normalizedEmbedder).
+ */
+export async function embedTables(
+  specs: TableSpec[],
+  embedder: TextEmbedder,
+  options: { maxChars?: number; source?: string; modelFile?: string; batch?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<TrainingEmbeddings> {
+  const maxChars = options.maxChars ?? 2000;
+  const batch = options.batch ?? 32;
+  const total = specs.reduce((s, t) => s + t.table.items.length, 0);
+  const vectors: Float32Array[][] = [];
+  let done = 0;
+  for (const { table } of specs) {
+    const texts = table.items.map((it) => (it.prompt.length > maxChars ? it.prompt.slice(0, maxChars) : it.prompt));
+    const out: Float32Array[] = [];
+    for (let i = 0; i < texts.length; i += batch) {
+      out.push(...(await embedder.embed(texts.slice(i, i + batch))));
+      done += Math.min(batch, texts.length - i);
+      options.onProgress?.(done, total);
+    }
+    vectors.push(out);
+  }
+  if (embedder.dim === 0) throw new Error('the embedder produced no vectors');
+  return { source: options.source ?? embedder.source, modelFile: options.modelFile, dim: embedder.dim, maxChars, vectors };
 }
 
 /** One item ready for training: features copied out of the featurizer's buffer, labels per head. */
@@ -44,6 +85,13 @@ interface Prepared {
   /** Normalised score per model in the global model list (NaN: not scored). */
   modelScores: Float64Array;
   weight: number;
+  /** The prompt's unit-length embedding, when training with embeddings. */
+  emb?: Float32Array;
+}
+
+/** What the featurizer sees of a table item: as of a request, with its task and endpoint when the data has them. */
+export function itemInput(it: OutcomeItem): FeatureInput {
+  return { text: it.prompt, turns: it.turns, task: it.task, endpoint: it.endpoint };
 }
 
 function normaliser(table: OutcomeTable): (s: number) => number {
@@ -58,19 +106,19 @@ export function allModels(specs: TableSpec[]): string[] {
   return models;
 }
 
-function prepare(specs: TableSpec[], featurizer: Featurizer, models: string[], balance = true): { items: Prepared[]; pairs: Array<{ weak: string; strong: string }> } {
+function prepare(specs: TableSpec[], featurizer: Featurizer, models: string[], balance = true, vectors?: Float32Array[][]): { items: Prepared[]; pairs: Array<{ weak: string; strong: string }> } {
   const items: Prepared[] = [];
   const mean = specs.reduce((s, t) => s + t.table.items.length, 0) / Math.max(1, specs.length);
   const pairs: Array<{ weak: string; strong: string }> = [];
-  for (const spec of specs) {
+  for (const [t, spec] of specs.entries()) {
     const { table } = spec;
     const pair = resolvePair(table, spec.weak, spec.strong);
     pairs.push({ weak: table.models[pair.weak]!, strong: table.models[pair.strong]! });
     const norm = normaliser(table);
     const columns = table.models.map((m) => models.indexOf(m));
     const weight = balance ? mean / Math.max(1, table.items.length) : 1;
-    for (const it of table.items) {
-      const v = copyVector(featurizer.extract({ text: it.prompt, turns: it.turns }));
+    for (const [i, it] of table.items.entries()) {
+      const v = copyVector(featurizer.extract(itemInput(it)));
       const w = it.scores[pair.weak]!, s = it.scores[pair.strong]!;
       const need = Number.isNaN(w) || Number.isNaN(s) ? NaN : (norm(s) - norm(w) + 1) / 2;
       const modelScores = new Float64Array(models.length).fill(NaN);
@@ -78,19 +126,33 @@ function prepare(specs: TableSpec[], featurizer: Featurizer, models: string[], b
         const score = it.scores[k]!;
         if (!Number.isNaN(score)) modelScores[columns[k]!] = norm(score);
       }
-      items.push({ ...v, need, modelScores, weight });
+      const emb = vectors?.[t]?.[i];
+      items.push({ ...v, need, modelScores, weight, ...(emb ? { emb } : {}) });
     }
   }
   return { items, pairs };
 }
 
-function toExamples(items: Prepared[], modelHeads: boolean): Example[] {
+/** With `dense`, each example's standardised embedding is appended at indices [offset, offset + dim). */
+function toExamples(items: Prepared[], modelHeads: boolean, dense?: { offset: number; standardiser: Standardiser; dim: number }): Example[] {
   return items.map((p) => {
     const labels = new Float32Array(1 + (modelHeads ? p.modelScores.length : 0));
     labels[0] = p.need;
     if (modelHeads) for (let k = 0; k < p.modelScores.length; k++) labels[k + 1] = p.modelScores[k]!;
-    return { idx: p.idx, val: p.val, labels, weight: p.weight };
+    if (!dense) return { idx: p.idx, val: p.val, labels, weight: p.weight };
+    const { offset, standardiser, dim } = dense;
+    const idx = new Int32Array(p.idx.length + dim);
+    const val = new Float32Array(p.val.length + dim);
+    idx.set(p.idx);
+    val.set(p.val);
+    for (let j = 0; j < dim; j++) idx[p.idx.length + j] = offset + j;
+    if (p.emb) standardise(p.emb, standardiser, val.subarray(p.val.length));
+    return { idx, val, labels, weight: p.weight };
   });
+}
+
+function embeddingsOf(items: Prepared[]): Float32Array[] {
+  return items.flatMap((p) => (p.emb ? [p.emb] : []));
 }
 
 /** Mean cost per request of each model over the tables that report costs (undefined when none do). */
@@ -115,7 +177,9 @@ export function trainRouter(specs: TableSpec[], options: TrainRouterOptions = {}
   const modelHeads = options.modelHeads ?? true;
   const featurizer = new Featurizer(features);
   const models = allModels(specs);
-  const { items, pairs } = prepare(specs, featurizer, models, options.balance ?? true);
+  const emb = options.embeddings;
+  if (emb && emb.vectors.length !== specs.length) throw new Error('embeddings: one list of vectors per table');
+  const { items, pairs } = prepare(specs, featurizer, models, options.balance ?? true, emb?.vectors);
   if (items.length === 0) throw new Error('no training items');
   const heads = [NEED_HEAD, ...(modelHeads ? models : [])];
   const model = train(toExamples(items, modelHeads), heads, features.dim, trainOpts);
@@ -138,6 +202,25 @@ export function trainRouter(specs: TableSpec[], options: TrainRouterOptions = {}
   const share = options.strongShare ?? 0.2;
   file.threshold = thresholdForShare(scores, share).threshold;
   file.thresholdShare = share;
+  if (emb) {
+    const standardiser = fitStandardiser(embeddingsOf(items), emb.dim);
+    const dense = { offset: features.dim, standardiser, dim: emb.dim };
+    const embModel = train(toExamples(items, modelHeads, dense), heads, features.dim + emb.dim, trainOpts);
+    const need = embModel.headIndex(NEED_HEAD);
+    const out = new Float64Array(heads.length);
+    const embScores = toExamples(items, false, dense).map((ex) => embModel.scoreAll(ex, out)[need]!);
+    const block: EmbeddingBlock = {
+      source: emb.source,
+      ...(emb.modelFile ? { modelFile: emb.modelFile } : {}),
+      dim: emb.dim,
+      maxChars: emb.maxChars,
+      mean: encodeFloats(standardiser.mean),
+      scale: standardiser.scale,
+      threshold: thresholdForShare(embScores, share).threshold,
+      heads: embModel.heads.map((h) => serializeHead(h, options.encoding ?? 'f32')),
+    };
+    file.embedding = block;
+  }
   return file;
 }
 
@@ -167,7 +250,7 @@ export function thresholdForShare(scores: ArrayLike<number>, share: number): { t
 
 /** Scores of every head for every item of a table, by a trained model. */
 export function scoreTable(router: LearnedRouter, table: OutcomeTable): Float64Array[] {
-  return table.items.map((it) => router.scoreAll({ text: it.prompt, turns: it.turns }));
+  return table.items.map((it) => router.scoreAll(itemInput(it)));
 }
 
 /**
@@ -183,8 +266,10 @@ export function crossValidatedScores(spec: TableSpec, folds: number, options: Tr
   const models = allModels(allSpecs);
   const modelHeads = options.modelHeads ?? true;
   const heads = [NEED_HEAD, ...(modelHeads ? models : [])];
-  const own = prepare([spec], featurizer, models).items;
-  const others = extra.length ? prepare(extra, featurizer, models, options.balance ?? true).items : [];
+  const emb = options.embeddings;
+  if (emb && emb.vectors.length !== 1 + extra.length) throw new Error('embeddings: one list of vectors per table (the tested one first, then the extra ones)');
+  const own = prepare([spec], featurizer, models, true, emb?.vectors.slice(0, 1)).items;
+  const others = extra.length ? prepare(extra, featurizer, models, options.balance ?? true, emb?.vectors.slice(1)).items : [];
   // Stratified folds: shuffled, then dealt round-robin in order of the `need` label, so every fold
   // has the same label mix. With plain random folds a fold rich in "strong wins" is scored by a
   // router trained on folds poor in them, which biases pooled metrics below the truth.
@@ -196,10 +281,15 @@ export function crossValidatedScores(spec: TableSpec, folds: number, options: Tr
   const scores: Float64Array[] = new Array(n);
   for (let f = 0; f < folds; f++) {
     const trainItems = [...own.filter((_, i) => foldOf[i] !== f), ...others];
-    const model: LinearModel = train(toExamples(trainItems, modelHeads), heads, features.dim, { ...DEFAULT_TRAIN_OPTIONS, ...options.train });
+    // The embedding standardiser is fitted on the training folds only, like the weights.
+    const dense = emb ? { offset: features.dim, standardiser: fitStandardiser(embeddingsOf(trainItems), emb.dim), dim: emb.dim } : undefined;
+    const model: LinearModel = train(toExamples(trainItems, modelHeads, dense), heads, features.dim + (emb?.dim ?? 0), { ...DEFAULT_TRAIN_OPTIONS, ...options.train });
+    const testItems = own.filter((_, i) => foldOf[i] === f);
+    const testExamples = toExamples(testItems, false, dense);
+    let k = 0;
     for (let i = 0; i < n; i++) {
       if (foldOf[i] !== f) continue;
-      scores[i] = model.scoreAll(own[i]!, new Float64Array(heads.length));
+      scores[i] = model.scoreAll(testExamples[k++]!, new Float64Array(heads.length));
     }
   }
   return { scores, heads };

@@ -143,6 +143,8 @@ export class TaskRun {
       },
     };
     if (forbidden !== undefined) sub.remoteForbidden = forbidden;
+    // The router sees which task the call belongs to (a routing feature).
+    if (this.ctx.task) sub.task = this.ctx.task;
     return sub;
   }
 

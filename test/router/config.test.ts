@@ -9,6 +9,8 @@ import { MockOpenAI } from '../support/mock-openai.js';
 import { ScriptedLocal } from './scripted-local.js';
 import { FakeBackend } from '../support/fake-backend.js';
 import { EASY_PROMPT } from './synthetic.js';
+import { routeNow } from './route-now.js';
+import { localTokenPrice } from '../../src/router/local-price.js';
 
 const problems = (routing: unknown) => {
   const r = configSchema.safeParse({ routing });
@@ -43,7 +45,7 @@ test('routing that cannot work with the backends fails at start with a config er
   assert.throws(build({ router: '/nonexistent/router.json' }), /router\.json/);
   // Defaults: the first local and the first remote backend are the sides; the shipped router scores.
   const router = createRouter(configSchema.parse({}), backends);
-  const plan = router.route({ endpoint: 'chat.completions', body: { model: 'auto', messages: [{ role: 'user', content: EASY_PROMPT }] } }, { requestId: 'r', signal: new AbortController().signal });
+  const plan = routeNow(router, { endpoint: 'chat.completions', body: { model: 'auto', messages: [{ role: 'user', content: EASY_PROMPT }] } }, { requestId: 'r', signal: new AbortController().signal });
   assert.deepEqual(plan.targets.map((t) => t.backend.name).sort(), ['cloud', 'local']);
   assert.equal(plan.reason, 'learned');
   assert.ok(plan.score! >= 0 && plan.score! <= 1);
@@ -54,11 +56,11 @@ test('a request that may not leave the machine is not escalated; tools go to the
   const router = createRouter(configSchema.parse({ routing: { default: 'cascade' } }), backends);
   const ctx = { requestId: 'r', signal: new AbortController().signal };
   const body = { model: 'auto', messages: [{ role: 'user', content: EASY_PROMPT }] };
-  const normal = router.route({ endpoint: 'chat.completions', body }, ctx);
+  const normal = routeNow(router, { endpoint: 'chat.completions', body }, ctx);
   assert.deepEqual(normal.targets.map((t) => [t.backend.name, t.accept !== undefined]), [['local', true], ['cloud', false], ['local', false]]);
-  const kept = router.route({ endpoint: 'chat.completions', body }, { ...ctx, remoteForbidden: 'budget spent' });
+  const kept = routeNow(router, { endpoint: 'chat.completions', body }, { ...ctx, remoteForbidden: 'budget spent' });
   assert.ok(kept.targets.every((t) => t.accept === undefined));
-  const tools = router.route({ endpoint: 'chat.completions', body: { ...body, tools: [{ type: 'function', function: { name: 'f' } }] } }, ctx);
+  const tools = routeNow(router, { endpoint: 'chat.completions', body: { ...body, tools: [{ type: 'function', function: { name: 'f' } }] } }, ctx);
   assert.equal(tools.route, 'cloud');
   assert.equal(tools.reason, 'cascade:tools');
 });
@@ -95,7 +97,29 @@ test('routing.keys: the policy of `auto` per API key', async () => {
 
 test('embeddings through auto always take the local side: vectors of different models do not compare', () => {
   const router = createRouter(configSchema.parse({ routing: { threshold: 0 } }), backends);
-  const plan = router.route({ endpoint: 'embeddings', body: { model: 'auto', input: 'Prove Fermat' } }, { requestId: 'r', signal: new AbortController().signal });
+  const plan = routeNow(router, { endpoint: 'embeddings', body: { model: 'auto', input: 'Prove Fermat' } }, { requestId: 'r', signal: new AbortController().signal });
   assert.equal(plan.route, 'local');
   assert.equal(plan.reason, 'learned:embeddings');
+});
+
+test('local candidates cost their host time (the ledger hourly cost / tokens per second), not 0', () => {
+  // The ledger's default host: $2000 over 36 months plus 120 W at $0.15/kWh.
+  const hourly = 2000 / (36 * 730) + 0.12 * 0.15;
+  const p = localTokenPrice({ localCost: { hardwareUsd: 2000, amortizationMonths: 36, watts: 120, electricityUsdPerKwh: 0.15 } });
+  assert.ok(Math.abs(p.hourlyUsd - hourly) < 1e-12);
+  assert.ok(Math.abs(p.output - (hourly / (3600 * 20)) * 1e6) < 1e-9, 'default 20 tokens/s');
+  assert.ok(Math.abs(p.input - p.output / 10) < 1e-12);
+  const fast = localTokenPrice({ backendHourlyUsd: 0.36, localCost: { hardwareUsd: 0, amortizationMonths: 1, watts: 0, electricityUsdPerKwh: 0 }, tokensPerSecond: 100 });
+  assert.deepEqual([fast.input, fast.output].map((x) => Math.round(x * 1e9) / 1e9), [0.1, 1]);
+
+  // costQuality 0 takes the cheapest candidate: which one it is depends on the host's price.
+  const cheapestFor = (ledger: unknown, candidate: Record<string, unknown> = {}) => {
+    const config = configSchema.parse({ ledger, routing: { default: 'c', policies: { c: { type: 'cheapest', costQuality: 0, candidates: [{ model: 'slm', ...candidate }, { model: 'big', price: { input: 0.5, output: 1.5 } }] } } } });
+    return routeNow(createRouter(config, backends), { endpoint: 'chat.completions', body: { model: 'auto', messages: [{ role: 'user', content: EASY_PROMPT }] } }, { requestId: 'r', signal: new AbortController().signal }).reason;
+  };
+  assert.equal(cheapestFor({}), 'c:slm', 'the default host: ~$1.3 per million output tokens, under big at $2');
+  assert.equal(cheapestFor({ backendHourlyUsd: { local: 10 } }), 'c:big', 'a $10/hour host at 20 tokens/s is dearer than big');
+  assert.equal(cheapestFor({ backendHourlyUsd: { local: 10 } }, { tokensPerSecond: 10_000 }), 'c:slm', '...unless it is fast');
+  assert.equal(cheapestFor({ localCost: { hourlyUsd: 10 } }), 'c:big', 'localCost applies to every local backend');
+  assert.equal(cheapestFor({ backendHourlyUsd: { local: 10 } }, { price: { input: 0, output: 0 } }), 'c:slm', 'an explicit price wins');
 });

@@ -261,6 +261,26 @@ describe('cascade: local first, escalated when the answer fails a check', () => 
     assert.ok(!esc.text.includes('The answer'));
   });
 
+  test('long streams are decided on their first 32 tokens: confident ones stream on, unsure ones escalate, a late cut stays', async () => {
+    const long = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
+    local.then({ content: long, tokenProb: 0.95 });
+    const ok = await chat(EASY_PROMPT, { model: 'smart', stream: true });
+    assert.equal(ok.headers.get('x-sluice-route'), 'local');
+    assert.equal(streamText(ok.text), long, 'head replayed, the rest streamed, nothing lost');
+
+    local.then({ content: long, tokenProb: 0.2 });
+    const unsure = await chat(EASY_PROMPT, { model: 'smart', stream: true });
+    assert.equal(unsure.headers.get('x-sluice-route-reason'), 'cascade:escalated:low_confidence');
+    assert.equal(streamText(unsure.text), DEFAULT_CONTENT);
+
+    // Cut by the token limit after the window: decided already, so the client gets it as it is.
+    local.then({ content: long, tokenProb: 0.95, finishReason: 'length' });
+    const cut = await chat(EASY_PROMPT, { model: 'smart', stream: true });
+    assert.equal(cut.headers.get('x-sluice-route'), 'local');
+    assert.equal(streamText(cut.text), long);
+    assert.ok(cut.text.includes('"finish_reason":"length"'));
+  });
+
   test('escalation with the cloud down: the local model answers after all', async () => {
     local.then({ content: '' }, { content: 'second try' });
     cloud.enqueue({ kind: 'status', status: 500 });

@@ -7,6 +7,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { createRouter } from '../../src/router/policy-router.js';
 import { FakeBackend } from '../support/fake-backend.js';
 import { HARD_PROMPT } from './synthetic.js';
+import { routeNow } from './route-now.js';
 
 test('the README routing example validates and builds a router', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -25,10 +26,10 @@ test('the README routing example validates and builds a router', () => {
   const router = createRouter(config, backends);
   const ctx = { requestId: 'r', signal: new AbortController().signal };
   for (const model of ['auto', 'smart', 'triage', 'tiers']) {
-    const plan = router.route({ endpoint: 'chat.completions', body: { model, messages: [{ role: 'user', content: HARD_PROMPT }] } }, ctx);
+    const plan = routeNow(router, { endpoint: 'chat.completions', body: { model, messages: [{ role: 'user', content: HARD_PROMPT }] } }, ctx);
     assert.ok(plan.targets.length >= 2, model);
   }
-  const legal = router.route({ endpoint: 'chat.completions', body: { model: 'triage', messages: [{ role: 'user', content: 'Review this contract' }] } }, ctx);
+  const legal = routeNow(router, { endpoint: 'chat.completions', body: { model: 'triage', messages: [{ role: 'user', content: 'Review this contract' }] } }, ctx);
   assert.equal(legal.route, 'cloud');
   assert.equal(legal.reason, 'triage:0');
 });

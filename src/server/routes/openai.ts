@@ -127,7 +127,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, dispatcher: Dispatche
     if (model) return model;
     // `<backend>/<model>` pass-through ids are not listed, but a POST with one works: answer for
     // them exactly when the router would route them.
-    const plan = dispatcher.router.route({ endpoint: 'chat.completions', body: { model: id } }, { requestId: request.id, signal: NEVER_ABORTED });
+    const plan = await dispatcher.router.route({ endpoint: 'chat.completions', body: { model: id } }, { requestId: request.id, signal: NEVER_ABORTED });
     const backend = plan.targets[0]?.backend;
     if (!backend) throw errors.modelNotFound(id);
     return { id, object: 'model', created: STARTED, owned_by: `sluice:${backend.name}` };
