@@ -24,16 +24,22 @@ export interface CurvePoint {
   pgr: number | null;
 }
 
+/** Total quality of the weak and of the strong model over all items. */
+function sums(o: PairOutcomes): { weakSum: number; strongSum: number } {
+  let weakSum = 0, strongSum = 0;
+  for (let i = 0; i < o.score.length; i++) {
+    weakSum += o.weak[i]!;
+    strongSum += o.strong[i]!;
+  }
+  return { weakSum, strongSum };
+}
+
 /** The exact quality-vs-strong-share curve: one point per boundary between tied groups. */
 export function pairCurve(o: PairOutcomes): CurvePoint[] {
   const n = o.score.length;
   if (n === 0) return [];
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => o.score[b]! - o.score[a]! || a - b);
-  let weakSum = 0, strongSum = 0;
-  for (let i = 0; i < n; i++) {
-    weakSum += o.weak[i]!;
-    strongSum += o.strong[i]!;
-  }
+  const { weakSum, strongSum } = sums(o);
   const qWeak = weakSum / n;
   const gap = strongSum / n - qWeak;
   const pgr = (q: number) => (Math.abs(gap) < 1e-12 ? null : (q - qWeak) / gap);
@@ -103,11 +109,7 @@ export function apgrDeciles(o: PairOutcomes, bins = 10): number | null {
   const n = o.score.length;
   if (n === 0) return null;
   const sorted = Float64Array.from(o.score).sort();
-  let weakSum = 0, strongSum = 0;
-  for (let i = 0; i < n; i++) {
-    weakSum += o.weak[i]!;
-    strongSum += o.strong[i]!;
-  }
+  const { weakSum, strongSum } = sums(o);
   const qWeak = weakSum / n;
   const gap = strongSum / n - qWeak;
   if (Math.abs(gap) < 1e-12) return null;
@@ -176,11 +178,7 @@ export function pairReport(o: PairOutcomes): PairReport {
   const n = o.score.length;
   const points = pairCurve(o);
   const oracle = pairCurve({ ...o, score: oracleScores(o) });
-  let weakSum = 0, strongSum = 0;
-  for (let i = 0; i < n; i++) {
-    weakSum += o.weak[i]!;
-    strongSum += o.strong[i]!;
-  }
+  const { weakSum, strongSum } = sums(o);
   return {
     n,
     quality_weak: n ? weakSum / n : NaN,
