@@ -159,6 +159,8 @@ export class DetectingGuard implements PrivacyGuard {
     }
     let out: any = body;
     const modeOf = (t: EntityType) => modes[t];
+    // every value of the request is known before the first fake is chosen: no fake may equal one
+    slots.forEach((slot, i) => state.redactor.reserve(slot.get(), perText[i]!));
     slots.forEach((slot, i) => {
       const findings = perText[i]!;
       if (findings.length === 0) return;

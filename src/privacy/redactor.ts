@@ -22,7 +22,20 @@ export class Redactor {
   /** Reverse entries that are only parts of a pseudonymised name (never a whole replacement). */
   private readonly partOnly = new Set<string>();
 
+  /** The values this request replaces: no fake may be one, or hold one as a word ("Zoe Eastlake" for Ann while "Zoe" is a value). */
+  private readonly originals = new Set<string>();
+
   constructor(private readonly key: Buffer) {}
+
+  /**
+   * Registers values about to be replaced — call it for every text of a request before `apply`, so
+   * that a fake chosen for one value is never another value (or a word of one) met later.
+   */
+  reserve(text: string, findings: readonly Finding[]): void {
+    for (const f of findings) {
+      this.originals.add(text.slice(f.start, f.end));
+    }
+  }
 
   get size(): number {
     return this.reverse.size;
@@ -39,7 +52,7 @@ export class Redactor {
         const fake = pseudonym(this.key, type, original, attempt);
         if (fake === null) break;
         // never a fake that is already a replacement, a part of one, or another value of this request
-        if (fake !== original && !this.reverse.has(fake) && !this.forward.has(`${type}\u0000pseudonymise\u0000${fake}`) && !fake.split(' ').some((p) => this.reverse.has(p))) replacement = fake;
+        if (fake !== original && !this.reverse.has(fake) && !this.forward.has(`${type}\u0000pseudonymise\u0000${fake}`) && !fake.split(' ').some((p) => this.reverse.has(p) || this.originals.has(p)) && !this.originals.has(fake)) replacement = fake;
       }
     } else if (mode === 'hash') {
       replacement = `<${type}_${keyedHash(this.key, type, original)}>`;
@@ -85,6 +98,7 @@ export class Redactor {
    * the caller before). `findings` are sorted and non-overlapping (the scanner guarantees it).
    */
   apply(text: string, findings: readonly Finding[], modeOf: (type: EntityType) => Mode): string {
+    this.reserve(text, findings);
     let out = '';
     let last = 0;
     for (const f of findings) {

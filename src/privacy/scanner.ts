@@ -11,6 +11,7 @@ import { emailDetector } from './detectors/email.js';
 import { ibanDetector } from './detectors/iban.js';
 import { ipDetector } from './detectors/ip.js';
 import { medicalLicenseDetector } from './detectors/medical-license.js';
+import { caselessNamesDetector } from './detectors/caseless-names.js';
 import { namesDetector } from './detectors/names.js';
 import { phoneDetector } from './detectors/phone.js';
 import { secretDetector } from './detectors/secret.js';
@@ -37,6 +38,7 @@ export const DEFAULT_DETECTORS: readonly Detector[] = [
   phoneDetector,
   dateTimeDetector,
   namesDetector,
+  caselessNamesDetector,
 ];
 
 export class ScanFailure extends Error {

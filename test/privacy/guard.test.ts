@@ -242,3 +242,25 @@ describe('stream re-identification', () => {
     assert.equal(r2.restoreChunk(usage), usage);
   });
 });
+
+describe('pseudonyms never collide with real values of the request', () => {
+  test('a fake whose word is another value of the request (met later) is not used', async () => {
+    const { Redactor } = await import('../../src/privacy/redactor.js');
+    const { pseudonym } = await import('../../src/privacy/pseudonyms.js');
+    const key = Buffer.from('collision-test-key');
+    const first = pseudonym(key, 'PERSON', 'Ann Lee', 0)!;
+    const word = first.split(' ')[0]!;
+    // the first text names Ann Lee; a later text names a person called like the word of her first-choice fake
+    const texts = ['Ann Lee called.', `Thanks, ${word}.`];
+    const findings = [
+      [{ type: 'PERSON' as EntityType, start: 0, end: 7, score: 0.95 }],
+      [{ type: 'PERSON' as EntityType, start: 8, end: 8 + word.length, score: 0.85 }],
+    ];
+    const redactor = new Redactor(key);
+    texts.forEach((t, i) => redactor.reserve(t, findings[i]!));
+    const out = texts.map((t, i) => redactor.apply(t, findings[i]!, () => 'pseudonymise'));
+    const re = new RegExp(`(?<![\\p{L}])${word}(?![\\p{L}])`, 'u');
+    assert.ok(!out.some((t) => re.test(t)), `"${word}" reached the output: ${JSON.stringify(out)}`);
+    assert.notEqual(redactor.replacementFor('PERSON', 'Ann Lee', 'pseudonymise'), first);
+  });
+});

@@ -11,7 +11,7 @@ const words = (s: string): string[] => s.split(/\s+/).filter(Boolean);
 /** Titles that make the next capitalised word(s) a person ("Mr. Dupont", "Frau Weber"). */
 export const HONORIFICS = words(`
   mr mrs ms miss mx dr prof sir madam dame lord lady rev fr sr sra srta srs don doña dona herr frau fräulein
-  monsieur madame mademoiselle mme mlle mm signor signora signorina sig sig.ra dott dott.ssa ing avv
+  monsieur madame mademoiselle m mme mlle mm signor signora signorina sig sig.ra dott dott.ssa ing avv
   meneer mevrouw mevr dhr heer pan pani panna sr. sra. gospodin gospođa hr fru frk
   senhor senhora sr.ª herr. capt captain col colonel gen general lt sgt officer judge justice rabbi imam pastor
   father sister brother uncle aunt grandma grandpa doctor professor nurse agent detective inspector
@@ -37,6 +37,8 @@ export const PERSON_CUE_PHRASES = [
   'ik heet', 'mein name ist', 'ich bin', 'meu nome é', 'nazywam się', 'on behalf of', 'forwarded by', 'approved by',
   'signed by', 'written by', 'sent by', 'requested by', 'created by', 'owner', 'named', 'called', 'mr', 'ms',
   'emergency contact', 'contact', 'applicant', 'attendees', 'referred by', 'met with', 'meeting with',
+  // cues only before a name (as words of their own they may be a town: "Groet", or a role: "Owner")
+  'met vriendelijke groet', 'vriendelijke groet', 'groetjes', 'on-call', 'oncall', 'assignee', 'reporter', 'reviewer', 'requester', 'author',
 ];
 
 /** Words/phrases before a capitalised word that make it a place. */
@@ -55,7 +57,7 @@ export const LOCATION_CUE_PHRASES = [
 export const ORG_SUFFIXES = words(`
   inc inc. incorporated corp corp. corporation co co. company companies llc l.l.c. llp lp ltd ltd. limited plc
   group holdings holding partners associates ventures enterprises industries international intl
-  gmbh ag kg ohg ug e.v. ev mbh kgaa se sa s.a. sas s.a.s. sarl s.a.r.l. sàrl eurl snc sca
+  gmbh ag kg ohg ug e.v. ev mbh kgaa se sa s.a. sas sasu s.a.s. sarl s.a.r.l. sàrl eurl snc sca sem scop
   srl s.r.l. spa s.p.a. snc sas sapa bv b.v. nv n.v. vof cv
   oy oyj ab asa as aps a/s hf
   sp sp. s.c. z o.o. s.k. s.j. sp.j. sa. sl s.l. slu s.l.u. ltda ltda. eireli me epp
@@ -109,7 +111,8 @@ export const STREET_COMPOUND_ENDINGS = words(`
 export const ADDRESS_UNIT_WORDS = words(`
   apt apt. apartment suite ste ste. unit flat floor fl fl. room rm bldg building po box
   zimmer wohnung etage stock appartement app. app étage etage bâtiment bat.
-  piso puerta escalera apartamento depto departamento appartamento interno scala
+  og eg dg ug og. eg. dg. izda izda. izq izq. izqda izqda. dcha dcha. dcha dra dra. bajo bajos pral pral. principal ático atico entresuelo
+  piso piano puerta escalera apartamento apto apto. dpto dpto. depto departamento appartamento interno scala
   casa sala bloco andar lote m. lok. lokal mieszkanie hoog achter boven bis huis
 `);
 

@@ -16,7 +16,9 @@ const FULL_MONTHS = [
   'janeiro', 'fevereiro', 'março', 'maio', 'junho', 'julho', 'setembro', 'outubro', 'novembro', 'dezembro',
   'januari', 'februari', 'maart', 'mei', 'augustus',
   'stycznia', 'lutego', 'marca', 'kwietnia', 'maja', 'czerwca', 'lipca', 'sierpnia', 'września', 'października', 'listopada', 'grudnia',
-  'styczeń', 'luty', 'marzec', 'kwiecień', 'czerwiec', 'lipiec', 'sierpień', 'wrzesień', 'październik', 'listopad', 'grudzień',
+  'styczeń', 'luty', 'marzec', 'kwiecień', 'maj', 'czerwiec', 'lipiec', 'sierpień', 'wrzesień', 'październik', 'listopad', 'grudzień',
+  // Scandinavian (sv/da/nb): most are shared with German/Dutch/English above
+  'augusti', 'desember',
 ];
 const ABBR_MONTHS = [
   'jan', 'feb', 'mar', 'apr', 'jun', 'jul', 'aug', 'sep', 'sept', 'oct', 'nov', 'dec',
@@ -48,6 +50,36 @@ function validDayMonth(a: number, b: number): boolean {
 
 const VERSION_BEFORE = /(?:\bv|version|python|node|java|go|ruby|php|release|build|\d\.)\s*$/i;
 
+const MAX_MONTH = Math.max(...MONTHS.map((m) => m.length));
+const LETTER = /\p{L}/u;
+const isLetter = (c: number, ch: string) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 0xaa && LETTER.test(ch));
+
+/**
+ * The month words of the text (index and original spelling), from one pass over the lower-case
+ * copy by character code: no regex over every word, no lower-casing per word.
+ */
+function* monthWords(scan: ScanText): Generator<{ index: number; 0: string }> {
+  const { text } = scan;
+  if (!scan.lowerSafe) {
+    for (const w of matches(WORD, text)) if (MONTH_SET.has(w[0].toLowerCase())) yield w;
+    return;
+  }
+  const lower = scan.lower;
+  const n = lower.length;
+  let i = 0;
+  while (i < n) {
+    const c = lower.charCodeAt(i);
+    if (!isLetter(c, lower[i]!)) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && isLetter(lower.charCodeAt(j), lower[j]!)) j++;
+    if (j - i >= 3 && j - i <= MAX_MONTH && MONTH_SET.has(lower.slice(i, j))) yield { index: i, 0: text.slice(i, j) };
+    i = j;
+  }
+}
+
 export const dateTimeDetector: Detector = {
   name: 'date-time',
   types: ['DATE_TIME'],
@@ -68,9 +100,7 @@ export const dateTimeDetector: Detector = {
     }
     // Named dates: find month words first (a cheap word scan), then try the full pattern only around them.
     let lastEnd = -1;
-    for (const w of matches(WORD, text)) {
-      const lw = w[0].toLowerCase();
-      if (!MONTH_SET.has(lw)) continue;
+    for (const w of monthWords(scan)) {
       const from = Math.max(lastEnd, w.index - 24, 0);
       const window = text.slice(from, w.index + w[0].length + 14);
       for (const m0 of matches(NAMED, window)) {

@@ -40,6 +40,8 @@ export const ibanDetector: Detector = {
     for (const m of matches(CANDIDATE, text)) {
       const country = m[1]!;
       const expected = LENGTHS[country];
+      // Only countries of the IBAN registry: "BN18 88V Kub Place" (a UK postcode and a town) passes mod-97 by chance.
+      if (expected === undefined) continue;
       // The greedy tail may have swallowed a following word: walk back to the registry length.
       const raw = m[0];
       let compact = '';

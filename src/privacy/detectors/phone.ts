@@ -12,6 +12,9 @@ import type { Detector, Finding, ScanText } from '../types.js';
 const CANDIDATE = /(?<![A-Za-z0-9+\-.\/])(?:\+|00)?(?:\(\d{1,5}\)[ .\-]?)?\d(?:[ .\-\/]?(?:\(\d{1,5}\)|\d)){5,17}(?:[ ]?(?:[xX]|[eE]xt\.?|[eE]xtension|#)[ ]?\d{1,6})?(?![A-Za-z0-9]|[.\-\/]\d)/g;
 // National numbers are tried against these regions in turn (libphonenumber needs a region for them).
 const DEFAULT_REGIONS: CountryCode[] = ['US', 'GB', 'DE', 'FR', 'ES', 'IT', 'NL', 'BR', 'PL', 'IN', 'AU', 'CH'];
+/** Regions whose national format starts with the trunk prefix 0, and those where a number can start otherwise. */
+const TRUNK_ZERO_REGIONS = DEFAULT_REGIONS.filter((r) => ['GB', 'DE', 'FR', 'IT', 'NL', 'BR', 'IN', 'AU', 'CH'].includes(r));
+const NO_TRUNK_REGIONS = DEFAULT_REGIONS.filter((r) => ['US', 'ES', 'IT', 'BR', 'PL', 'IN', 'CH'].includes(r));
 const CUES = cueSet(
   `phone phones tel tel. telephone mobile mob cell cellphone fax call calls calling reach text sms whatsapp dial contact
    appelez appeler appelle joindre llame llamar llámame contacto contatto chiamare chiama kontakt anrufen bellen ligue ligar zadzwoń
@@ -40,7 +43,9 @@ function score(raw: string, hasCue: boolean): number {
   if (hasCue) return grouped || digits.length >= 9 ? 0.9 : 0.7;
   let valid = false;
   let possible = false;
-  for (const region of DEFAULT_REGIONS) {
+  // libphonenumber takes tens of µs per region: ask only the regions whose national numbers can
+  // start like this one (a trunk prefix "0" or not) — a failing candidate no longer costs 12 parses
+  for (const region of digits.charCodeAt(0) === 48 ? TRUNK_ZERO_REGIONS : NO_TRUNK_REGIONS) {
     const p = parsePhoneNumberFromString(raw, region);
     if (!p) continue;
     if (p.isValid()) {
@@ -54,6 +59,22 @@ function score(raw: string, hasCue: boolean): number {
   return 0;
 }
 
+/** Types whose validated findings can hold a phone-shaped digit run (card, IBAN, account, SSN, …). */
+const SPECIFIC = new Set(['CREDIT_CARD', 'IBAN_CODE', 'US_SSN', 'US_BANK_NUMBER', 'CRYPTO', 'SECRET', 'URL', 'EMAIL_ADDRESS', 'IP_ADDRESS', 'US_DRIVER_LICENSE', 'MEDICAL_LICENSE']);
+
+/**
+ * True when a more specific detector that ran before (the scanner runs them most specific first,
+ * into one list) already reported a validated value around [start, end): the candidate would lose
+ * the overlap anyway, so libphonenumber (the costly part, up to 12 regions) is not asked.
+ */
+function covered(out: readonly Finding[], start: number, end: number): boolean {
+  for (let k = 0; k < out.length; k++) {
+    const f = out[k]!;
+    if (f.start <= start && f.end >= end && f.score >= 0.9 && SPECIFIC.has(f.type)) return true;
+  }
+  return false;
+}
+
 export const phoneDetector: Detector = {
   name: 'phone',
   types: ['PHONE_NUMBER'],
@@ -62,9 +83,13 @@ export const phoneDetector: Detector = {
       const raw = m[0];
       const start = m.index;
       if (DATE_LIKE.test(raw)) continue;
+      if (covered(out, start, start + raw.length)) continue;
       // Dotted groups of 1–3 digits are versions or IPs ("10.2.1.33"), not numbers.
-      const hasCue = hasCueBefore(scan, start, CUES, 40);
-      if (!hasCue && /^\d{1,3}(?:\.\d{1,3}){2,}$/.test(raw)) continue;
+      // 64 characters: "reach my colleague Marisol Castellanos Sosa on 946791315"
+      const hasCue = hasCueBefore(scan, start, CUES, 64);
+      // Dotted groups of 1–3 digits are versions or IPs ("10.2.1.33", "1.20.3"), not numbers — but three groups
+      // of three ("936.109.070") is how Spain and others print a nine-digit number.
+      if (!hasCue && /^\d{1,3}(?:\.\d{1,3}){2,}$/.test(raw) && !/^\d{3}\.\d{3}\.\d{3}$/.test(raw)) continue;
       if (!hasCue && !raw.startsWith('+') && hasCueBefore(scan, start, NOT_PHONE_CUES, 24)) continue;
       const s = score(raw, hasCue);
       if (s <= 0) continue;

@@ -11,26 +11,30 @@
 import { cueSet, entropy, hasCueBefore, inCode, matches } from '../text.js';
 import type { Detector, Finding, ScanText } from '../types.js';
 
-const PROVIDERS: RegExp[] = [
-  /(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])/g,
-  /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,255}/g,
-  /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}/g,
-  /(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}/g,
-  /(?<![A-Za-z0-9_])xox[abposr]-[A-Za-z0-9-]{10,}/g,
-  /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9\/]+/g,
-  /(?<![A-Za-z0-9_])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}/g,
-  /(?<![A-Za-z0-9_-])sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g,
-  /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}/g,
-  /(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}/g,
-  /(?<![A-Za-z0-9_-])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/g,
-  /(?<![A-Za-z0-9_-])npm_[A-Za-z0-9]{36}/g,
-  /(?<![A-Za-z0-9_-])hf_[A-Za-z0-9]{30,}/g,
-  /(?<![A-Za-z0-9_-])dop_v1_[a-f0-9]{64}/g,
-  /(?<![A-Za-z0-9_-])shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}/g,
-  /(?<![A-Za-z0-9_-])key-[0-9a-f]{32}(?![0-9a-f])/g,
-  /(?<![A-Za-z0-9_-])SK[0-9a-f]{32}(?![0-9a-f])/g,
-  /(?<![\d])\d{8,10}:AA[A-Za-z0-9_-]{33}/g,
-  /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
+/**
+ * Each provider pattern with the literals one of which its match must contain: a text without any
+ * of them skips the pattern (most texts contain none, and 19 scans of every text add up).
+ */
+const PROVIDERS: ReadonlyArray<readonly [readonly string[], RegExp]> = [
+  [['AKIA', 'ASIA', 'AGPA', 'AIDA', 'AROA', 'ANPA', 'ANVA', 'AIPA'], /(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])/g],
+  [['gh'], /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,255}/g],
+  [['github_pat_'], /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}/g],
+  [['glpat-'], /(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}/g],
+  [['xox'], /(?<![A-Za-z0-9_])xox[abposr]-[A-Za-z0-9-]{10,}/g],
+  [['hooks.slack.com'], /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9\/]+/g],
+  [['_live_', '_test_'], /(?<![A-Za-z0-9_])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}/g],
+  [['sk-'], /(?<![A-Za-z0-9_-])sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g],
+  [['AIza'], /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}/g],
+  [['ya29.'], /(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}/g],
+  [['SG.'], /(?<![A-Za-z0-9_-])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/g],
+  [['npm_'], /(?<![A-Za-z0-9_-])npm_[A-Za-z0-9]{36}/g],
+  [['hf_'], /(?<![A-Za-z0-9_-])hf_[A-Za-z0-9]{30,}/g],
+  [['dop_v1_'], /(?<![A-Za-z0-9_-])dop_v1_[a-f0-9]{64}/g],
+  [['shp'], /(?<![A-Za-z0-9_-])shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}/g],
+  [['key-'], /(?<![A-Za-z0-9_-])key-[0-9a-f]{32}(?![0-9a-f])/g],
+  [['SK'], /(?<![A-Za-z0-9_-])SK[0-9a-f]{32}(?![0-9a-f])/g],
+  [[':AA'], /(?<![\d])\d{8,10}:AA[A-Za-z0-9_-]{33}/g],
+  [['eyJ'], /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g],
 ];
 const PEM = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\n\s*\n|$)/g;
 /** Credential-named key, an assignment operator, then the value (quoted or bare). */
@@ -41,18 +45,56 @@ const TOKENISH = /(?<![A-Za-z0-9+\/=_.-])[A-Za-z0-9+\/_=-]{24,512}(?![A-Za-z0-9+
 const PLACEHOLDER = /^(?:null|none|nil|true|false|undefined|empty|required|optional|string|number|secret|password|token|redacted|hidden|x+|\*+|\.+|<[^>]*>|\{\{.*|\$\{.*|\$[A-Za-z_][A-Za-z0-9_]*|%[A-Z_]+%|process\.env.*|os\.environ.*|env\(.*|getenv.*)$/i;
 const SECRET_CUES = cueSet('key keys token tokens secret secrets password passwd pwd credential credentials bearer authorization auth apikey api_key access_key private signature sig');
 
+/** The keywords ASSIGNMENT is built on, to find where it can match without running it over the whole text. */
+const KEYWORD = /mot de passe|pass|pwd|secret|key|token|bearer|credential|kennwort|contrase|senha|hasło|wachtwoord/g;
+const ASSIGNMENT_AT = new RegExp(ASSIGNMENT.source, 'iuy');
+const IDENT = /[A-Za-z0-9_.-]/;
+
+/**
+ * The matches of ASSIGNMENT, found from its keywords: for each keyword in the lower-case text, the
+ * sticky pattern is tried at the start of the identifier holding it ("db.password") and after each
+ * `_ . -` inside it — the same starts the global pattern would accept, without trying every position.
+ */
+function* assignments(scan: ScanText): Generator<RegExpExecArray> {
+  const { text } = scan;
+  if (!scan.lowerSafe) {
+    yield* matches(ASSIGNMENT, text);
+    return;
+  }
+  let after = 0;
+  KEYWORD.lastIndex = 0;
+  let k: RegExpExecArray | null;
+  while ((k = KEYWORD.exec(scan.lower)) !== null) {
+    let start = k.index;
+    while (start > 0 && IDENT.test(text[start - 1]!)) start--;
+    if (start < after) continue;
+    for (let p = start; p <= k.index; p++) {
+      if (p > start && !'_.-'.includes(text[p - 1]!)) continue;
+      ASSIGNMENT_AT.lastIndex = p;
+      const m = ASSIGNMENT_AT.exec(text);
+      if (m) {
+        after = p + m[0].length;
+        KEYWORD.lastIndex = Math.max(KEYWORD.lastIndex, after);
+        yield m;
+        break;
+      }
+    }
+  }
+}
+
 export const secretDetector: Detector = {
   name: 'secret',
   types: ['SECRET'],
   detect(scan: ScanText, out: Finding[]): void {
     const { text } = scan;
-    for (const re of PROVIDERS) {
+    for (const [hints, re] of PROVIDERS) {
+      if (!hints.some((h) => text.includes(h))) continue;
       for (const m of matches(re, text)) out.push({ type: 'SECRET', start: m.index, end: m.index + m[0].length, score: 0.98 });
     }
     if (text.includes('-----BEGIN')) {
       for (const m of matches(PEM, text)) out.push({ type: 'SECRET', start: m.index, end: m.index + m[0].trimEnd().length, score: 1 });
     }
-    for (const m of matches(ASSIGNMENT, text)) {
+    for (const m of assignments(scan)) {
       const value = m[2] ?? m[3]!;
       if (PLACEHOLDER.test(value.trim())) continue;
       const quoted = m[2] !== undefined;
