@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { readExamples } from '../distill/csv.js';
 import { evaluateModel, publicEvalJson } from '../distill/evaluate.js';
-import { StudentClassifier } from '../distill/student.js';
+import { embeddingsFor, StudentClassifier } from '../distill/student.js';
+import { openEmbedSource, type EmbedSource } from '../router/embed-source.js';
 
 interface ClassifyOptions {
   model: string;
@@ -18,6 +19,8 @@ interface ClassifyOptions {
   labelCol: string;
   json?: boolean;
   abstainBelow: number;
+  embedModel?: string;
+  config?: string;
 }
 
 export function parseProbability(value: string): number {
@@ -50,9 +53,11 @@ export function classifyCommand(): Command {
     .option('--label-col <name>', 'column holding the gold label', 'label')
     .option('--abstain-below <p>', 'abstain when the calibrated probability of the best label is below p', parseProbability, 0)
     .option('--json', 'print the result as JSON')
-    .action((opts: ClassifyOptions) => {
+    .option('--embed-model <gguf-or-model>', 'for a student trained with embedding features: the same embedder (a .gguf file, or <backend>/<model> of the config)')
+    .option('-c, --config <file>', 'config file (backends for --embed-model)')
+    .action(async (opts: ClassifyOptions) => {
       try {
-        run(opts);
+        await run(opts);
       } catch (err) {
         console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
         process.exitCode = 1;
@@ -60,17 +65,27 @@ export function classifyCommand(): Command {
     });
 }
 
-function run(opts: ClassifyOptions): void {
+async function run(opts: ClassifyOptions): Promise<void> {
   if ((opts.test === undefined) === (opts.text === undefined)) throw new Error('give either --test <file> or --text <text>');
   const model = loadStudent(opts.model);
+  const source: EmbedSource | undefined = opts.embedModel ? await openEmbedSource(opts.embedModel, { config: opts.config, maxChars: 2000 }) : undefined;
+  try {
+    await runWith(model, opts, source);
+  } finally {
+    await source?.close();
+  }
+}
+
+async function runWith(model: StudentClassifier, opts: ClassifyOptions, source: EmbedSource | undefined): Promise<void> {
+  const embed = (texts: string[]) => embeddingsFor(model, texts, source?.embedder, source?.source);
   if (opts.text !== undefined) {
-    const d = model.classify(opts.text, opts.abstainBelow);
+    const d = model.classify(opts.text, opts.abstainBelow, (await embed([opts.text]))?.[0]);
     if (opts.json) console.log(JSON.stringify({ label: d.abstained ? null : d.label, score: Number(d.score.toFixed(6)), abstained: d.abstained, best: d.label }));
     else console.log(d.abstained ? `(abstained: best ${d.label} at ${d.score.toFixed(3)} < ${opts.abstainBelow})` : `${d.label}\t${d.score.toFixed(3)}`);
     return;
   }
   const examples = readExamples(opts.test!, opts.textCol, opts.labelCol);
-  const r = evaluateModel(model, examples, opts.abstainBelow);
+  const r = evaluateModel(model, examples, opts.abstainBelow, await embed(examples.map((e) => e.text)));
   if (opts.json) {
     console.log(JSON.stringify(publicEvalJson(r)));
     return;

@@ -21,7 +21,8 @@ import { PriceTable } from '../ledger/prices.js';
 import { labelWithTeacher, type TeacherEndpoint } from '../distill/teacher.js';
 import type { Example } from '../distill/csv.js';
 import { evaluateModel, publicEvalJson } from '../distill/evaluate.js';
-import { trainStudent } from '../distill/student.js';
+import { embeddingsFor, trainStudent, trainStudentWithEmbedder } from '../distill/student.js';
+import { openEmbedSource } from '../router/embed-source.js';
 
 interface TrainCliOptions {
   train: string;
@@ -38,6 +39,7 @@ interface TrainCliOptions {
   labels?: string[];
   teacherBatch: number;
   config?: string;
+  embedModel?: string;
 }
 
 function parseSeed(v: string): number {
@@ -72,6 +74,7 @@ export function distillCommand(): Command {
     .option('--labels <list>', 'the label set for the teacher, comma-separated (default: the labels already in the training file)', (v: string) => v.split(',').map((l) => l.trim()).filter(Boolean))
     .option('--teacher-batch <n>', 'texts per teacher request', (v: string) => parseSeed(v) || 1, 20)
     .option('-c, --config <file>', 'config file (backends for --teacher, privacy policy, dataDir for the teacher cache)')
+    .option('--embed-model <gguf-or-model>', 'add embedding features from this embedder: a .gguf file, or <backend>/<model> of the config (recorded in the model file)')
     .action(async (opts: TrainCliOptions) => {
       try {
         await trainCli(opts);
@@ -247,12 +250,20 @@ async function trainCli(opts: TrainCliOptions): Promise<void> {
   if (opts.teacher !== undefined) await teacherLabels(examples, opts, log);
   log(`training on ${examples.length} examples from ${opts.train}`);
   const t0 = performance.now();
-  const model = trainStudent(examples, { seed: opts.seed, cGrid: opts.c, onProgress: (m) => log(`  ${m}`) });
-  const seconds = (performance.now() - t0) / 1000;
-  writeFileSync(opts.out, JSON.stringify(model.toJSON()));
-  log(`trained in ${seconds.toFixed(1)} s: ${model.labels.length} labels; wrote ${opts.out}`);
-  if (!test) return;
-  const r = evaluateModel(model, test);
+  const trainOptions = { seed: opts.seed, cGrid: opts.c, onProgress: (m: string) => log(`  ${m}`) };
+  const source = opts.embedModel ? await openEmbedSource(opts.embedModel, { config: opts.config, maxChars: 2000 }) : undefined;
+  let r;
+  let seconds: number;
+  try {
+    const model = source ? await trainStudentWithEmbedder(examples, source.embedder, { ...trainOptions, source: source.source }) : trainStudent(examples, trainOptions);
+    seconds = (performance.now() - t0) / 1000;
+    writeFileSync(opts.out, JSON.stringify(model.toJSON()));
+    log(`trained in ${seconds.toFixed(1)} s: ${model.labels.length} labels${source ? `, embedding features from ${source.source}` : ''}; wrote ${opts.out}`);
+    if (!test) return;
+    r = evaluateModel(model, test, 0, await embeddingsFor(model, test.map((e) => e.text), source?.embedder, source?.source));
+  } finally {
+    await source?.close();
+  }
   if (opts.json) {
     console.log(JSON.stringify({ ...publicEvalJson(r), train_seconds: Number(seconds.toFixed(2)) }));
     return;

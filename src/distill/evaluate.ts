@@ -8,13 +8,17 @@ export interface ModelEval extends EvalResult {
   ms_per_item: number;
 }
 
-export function evaluateModel(model: StudentClassifier, examples: readonly Example[], abstainBelow = 0): ModelEval {
+/**
+ * `embeddings`: one vector per example, required when the model has an embedding block (their
+ * computation is not timed: it is the embedding backend's cost, not the student's).
+ */
+export function evaluateModel(model: StudentClassifier, examples: readonly Example[], abstainBelow = 0, embeddings?: readonly ArrayLike<number>[]): ModelEval {
   // A short warm-up so the JIT has compiled the hot path before timing.
-  for (let i = 0; i < Math.min(20, examples.length); i++) model.predict(examples[i]!.text);
+  for (let i = 0; i < Math.min(20, examples.length); i++) model.predict(examples[i]!.text, embeddings?.[i]);
   const predicted: (string | null)[] = new Array(examples.length);
   const t0 = performance.now();
   for (let i = 0; i < examples.length; i++) {
-    const d = model.classify(examples[i]!.text, abstainBelow);
+    const d = model.classify(examples[i]!.text, abstainBelow, embeddings?.[i]);
     predicted[i] = d.abstained ? null : d.label;
   }
   const ms = performance.now() - t0;

@@ -18,6 +18,13 @@ export interface FeatureSpec {
    * combinations such as "card ... arrive" that adjacent bigrams miss.
    */
   skip: number;
+  /**
+   * Word n-grams over light stems (plural, -ed, -ing, -ly stripped): "cards arrived" and "card
+   * arrive" share a bigram. Character n-grams already cover a single word's variants, not pairs.
+   */
+  stem?: boolean;
+  /** Expand English contractions, with or without the apostrophe ("don't", "dont" -> "do not"). */
+  contractions?: boolean;
   /** Relative weight of the word block vs the character block (each block is L2-normalised first). */
   wordWeight: number;
   charWeight: number;
@@ -52,6 +59,24 @@ export function normalizeText(text: string): string {
   return text.normalize('NFKC').toLowerCase().replace(/\d/g, '0');
 }
 
+const CONTRACTIONS: [RegExp, string][] = [
+  [/\b(can)['’]?t\b/g, 'can not'],
+  [/\bwon['’]?t\b/g, 'will not'],
+  [/\b(do|does|did|is|are|was|were|has|have|had|could|would|should|must|need)n['’]?t\b/g, '$1 not'],
+  [/\b(i)['’]m\b|\bim\b/g, 'i am'],
+  [/\b(i|you|we|they)['’]ve\b|\b(i|you|we|they)ve\b/g, '$1$2 have'],
+  [/['’]re\b/g, ' are'],
+  [/['’]ll\b/g, ' will'],
+  [/['’]d\b/g, ' would'],
+];
+
+/** "don't", "dont", "do not" all become "do not": negation and auxiliaries are spelled one way. */
+export function expandContractions(normalized: string): string {
+  let s = normalized;
+  for (const [re, to] of CONTRACTIONS) s = s.replace(re, to);
+  return s;
+}
+
 const WORD_RE = /[\p{L}\p{N}]+(?:['’][\p{L}]+)*/gu;
 
 export function tokenize(normalized: string): string[] {
@@ -79,6 +104,21 @@ function hashWord(w: string): number {
   let h = FNV_OFFSET;
   for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w.charCodeAt(i), FNV_PRIME);
   return fmix(h);
+}
+
+/** A light English suffix stripper (a few Porter step-1 rules); safe on other languages' short words. */
+export function lightStem(w: string): string {
+  if (w.length <= 3) return w;
+  if (w.endsWith("'s") || w.endsWith('’s')) w = w.slice(0, -2);
+  if (w.endsWith('ies') && w.length > 4) return w.slice(0, -3) + 'y';
+  if (w.endsWith('sses')) return w.slice(0, -2);
+  if (w.endsWith('ing') && w.length > 5) return w.slice(0, -3);
+  if (w.endsWith('ed') && w.length > 4) return w.slice(0, -2);
+  if (w.endsWith('ly') && w.length > 4) return w.slice(0, -2);
+  if (w.endsWith('s') && !w.endsWith('ss') && !w.endsWith('us') && !w.endsWith('is')) w = w.slice(0, -1);
+  // "charge", "charges", "charged" all end as "charg".
+  if (w.endsWith('e') && w.length > 4) return w.slice(0, -1);
+  return w;
 }
 
 function addWordGrams(tokens: string[], [lo, hi]: [number, number], skip: number, out: IdBuffer): void {
@@ -141,11 +181,11 @@ const charBuf = new IdBuffer();
 
 /** Hashed n-gram counts of one text (not yet weighted). */
 export function extract(text: string, spec: FeatureSpec): RawFeatures {
-  const norm = normalizeText(text);
+  const norm = spec.contractions ? expandContractions(normalizeText(text)) : normalizeText(text);
   const tokens = tokenize(norm);
   wordBuf.reset();
   charBuf.reset();
-  addWordGrams(tokens, spec.word, spec.skip ?? 0, wordBuf);
+  addWordGrams(spec.stem ? tokens.map(lightStem) : tokens, spec.word, spec.skip ?? 0, wordBuf);
   if (spec.char[1] > 0) {
     if (spec.charMode === 'wb') for (const t of tokens) addCharGrams(` ${t} `, spec.char, charBuf);
     else addCharGrams(` ${tokens.join(' ')} `, spec.char, charBuf);

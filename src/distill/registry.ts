@@ -108,6 +108,8 @@ export class StudentRegistry {
     let model: StudentClassifier;
     try {
       model = StudentClassifier.fromJSON(readFileSync(path, 'utf8'));
+      // Serving has no embedder wired yet: a student that needs one is refused with a clear reason.
+      if (model.embedding) throw new Error(`it uses embedding features (${model.embedding.source}), which serving does not support yet; train it without --embed-model`);
     } catch (err) {
       // A file being rewritten may be caught half-written: keep serving the previous model if any.
       if (cached) return cached.model;

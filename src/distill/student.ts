@@ -1,7 +1,8 @@
 /**
- * The student text classifier: linear SVMs (one-vs-rest, squared hinge, class-balanced) over
- * hashed n-gram TF-IDF views of the text — by default one view, word uni/bigrams + skip-pairs with
- * character n-grams inside words. With several views (`members`), each member's scores are
+ * The student text classifier: a linear SVM (by default Crammer-Singer multi-class; one-vs-rest on
+ * request) over hashed n-gram TF-IDF views of the text — by default one view, word uni/bigrams +
+ * skip-pairs over light stems with character n-grams inside words, plus an optional dense block of
+ * embeddings from a backend. With several views (`members`), each member's scores are
  * divided by its own fitted temperature and summed; a final temperature turns the sum into
  * calibrated probabilities. Training picks each member's C on a stratified held-out
  * split of the training data (never on test data), fits the temperatures there, then refits every
@@ -9,12 +10,13 @@
  */
 import { fitTemperature, softmaxInto } from './calibration.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from './features.js';
-import { scoreInto, trainOvrSvm, type LinearWeights } from './linear.js';
+import { scoreInto, trainCrammerSinger, trainOvrSvm, type LinearWeights } from './linear.js';
 import { seededRng, shuffleInPlace } from '../util/random.js';
 import { Vectorizer } from './vectorizer.js';
+import type { TextEmbedder } from '../util/embedding-features.js';
 
 export const MODEL_FORMAT = 'sluice-student-classifier';
-export const MODEL_VERSION = 1;
+export const MODEL_VERSION = 2;
 
 export interface TrainExample {
   text: string;
@@ -22,12 +24,14 @@ export interface TrainExample {
 }
 
 /**
- * The default view: word uni/bigrams and skip-pairs (up to 4 apart) with character 2-5-grams inside
- * words. A second view (character 3-6-grams across word boundaries) as an ensemble member was
- * measured on Banking77 and did not pay for its double training time and model size, so one
- * member is the default; `members` takes more.
+ * The default view: word uni/bigrams and skip-pairs (up to 4 apart) over light stems with
+ * contractions expanded, and character 2-5-grams inside words. Stemming, contractions and the
+ * Crammer-Singer solver were chosen by 5-fold
+ * cross-validation on Banking77's train.csv (bench/distill/validate.ts); a second view, or a
+ * one-vs-rest + Crammer-Singer ensemble, did not pay for double training time and model size, so
+ * one member is the default; `members` takes more.
  */
-export const DEFAULT_MEMBERS: FeatureSpec[] = [{ ...DEFAULT_FEATURES, word: [1, 2], skip: 4, char: [2, 5], charMode: 'wb' }];
+export const DEFAULT_MEMBERS: FeatureSpec[] = [{ ...DEFAULT_FEATURES, word: [1, 2], skip: 4, stem: true, contractions: true, char: [2, 5], charMode: 'wb' }];
 
 export interface TrainOptions {
   seed?: number;
@@ -37,14 +41,28 @@ export interface TrainOptions {
   minDf?: number;
   /** Candidate SVM C values; the held-out split picks one per member. */
   cGrid?: number[];
-  /** `balanced`: in each one-vs-rest problem the positives weigh as much as the negatives. */
+  /**
+   * `crammer-singer` (default): one multi-class SVM where the right label must beat every other
+   * by a margin; `one-vs-rest`: K binary SVMs.
+   */
+  solver?: Solver;
+  /** One-vs-rest only. `balanced`: in each one-vs-rest problem the positives weigh as much as the negatives. */
   classWeight?: 'balanced' | 'none';
   /** Share of each class held out for choosing C and fitting the temperatures. */
   holdout?: number;
+  /**
+   * Dense embedding features: one vector per example (same order as `examples`), from `source`
+   * (e.g. "local/local", recorded in the model file so predictions use the same embedder). They
+   * form one more L2-normalised block beside the word and character blocks.
+   */
+  embeddings?: { source: string; vectors: readonly ArrayLike<number>[]; weight?: number };
   onProgress?: (message: string) => void;
 }
 
-export const DEFAULT_TRAIN = { seed: 1, minDf: 2, cGrid: [0.5, 1], classWeight: 'balanced' as const, holdout: 0.15 };
+export type Solver = 'crammer-singer' | 'one-vs-rest';
+export const DEFAULT_TRAIN = { seed: 1, minDf: 2, solver: 'crammer-singer' as Solver, classWeight: 'balanced' as const, holdout: 0.15 };
+/** C candidates per solver (chosen by 5-fold cross-validation on Banking77's train.csv; see bench/distill/validate.ts). */
+export const DEFAULT_C_GRID: Record<Solver, number[]> = { 'crammer-singer': [1], 'one-vs-rest': [0.5, 1] };
 /** Below this many held-out items, C is not searched and confidence stays uncalibrated. */
 const MIN_HOLDOUT = 20;
 
@@ -70,8 +88,17 @@ export interface StudentModelFile {
   /** Final temperature applied to the summed member scores. */
   temperature: number;
   calibrated: boolean;
-  training: { examples: number; seed: number; minDf: number; classWeight: string; holdoutAccuracy: number | null };
+  training: { examples: number; seed: number; minDf: number; solver: Solver; classWeight: string; holdoutAccuracy: number | null };
+  /** Set when the features include a dense embedding block: predictions need the text's vector from `source`. */
+  embedding: EmbeddingBlock | null;
   members: MemberFile[];
+}
+
+export interface EmbeddingBlock {
+  /** The embedder ("backend/model") the vectors came from. */
+  source: string;
+  dim: number;
+  weight: number;
 }
 
 export interface Prediction {
@@ -101,12 +128,13 @@ interface Member {
   invTemperature: number;
 }
 
-function loadMember(m: MemberFile, K: number): Member {
+function loadMember(m: MemberFile, K: number, embedding: EmbeddingBlock | null): Member {
   const vectorizer = new Vectorizer({
     spec: m.features,
     wordIds: fromB64(m.vocab.word, (b) => new Uint32Array(b)),
     charIds: fromB64(m.vocab.char, (b) => new Uint32Array(b)),
     idf: fromB64(m.idf, (b) => new Float32Array(b)),
+    ...(embedding ? { embedDim: embedding.dim, embedWeight: embedding.weight } : {}),
   });
   const q = fromB64(m.weights, (b) => new Int8Array(b));
   const scale = fromB64(m.rowScale, (b) => new Float32Array(b));
@@ -126,7 +154,7 @@ export class StudentClassifier {
   private constructor(readonly file: StudentModelFile) {
     const K = file.labels.length;
     if (!Array.isArray(file.members) || file.members.length === 0) throw new Error('model file: no members');
-    this.members = file.members.map((m) => loadMember(m, K));
+    this.members = file.members.map((m) => loadMember(m, K, file.embedding ?? null));
     this.memberScores = new Float64Array(K);
     this.scores = new Float64Array(K);
     this.probs = new Float64Array(K);
@@ -151,31 +179,39 @@ export class StudentClassifier {
     return this.file.labels;
   }
 
-  /** Summed, member-temperature-scaled class scores; the returned array is reused by the next call. */
-  rawScores(text: string): Float64Array {
+  /** The embedding block, when predictions need each text's vector (from `embedding.source`). */
+  get embedding(): EmbeddingBlock | null {
+    return this.file.embedding ?? null;
+  }
+
+  /**
+   * Summed, member-temperature-scaled class scores; the returned array is reused by the next call.
+   * `embedding`: the text's vector, required when the model has an embedding block.
+   */
+  rawScores(text: string, embedding?: ArrayLike<number>): Float64Array {
     const out = this.scores.fill(0);
     for (const m of this.members) {
-      scoreInto(m.linear, m.vectorizer.transform(text), this.memberScores);
+      scoreInto(m.linear, m.vectorizer.transform(text, embedding), this.memberScores);
       for (let c = 0; c < out.length; c++) out[c]! += this.memberScores[c]! * m.invTemperature;
     }
     return out;
   }
 
   /** Calibrated class probabilities; the returned array is reused by the next call. */
-  probabilities(text: string): Float64Array {
-    return softmaxInto(this.rawScores(text), this.file.temperature, this.probs);
+  probabilities(text: string, embedding?: ArrayLike<number>): Float64Array {
+    return softmaxInto(this.rawScores(text, embedding), this.file.temperature, this.probs);
   }
 
-  predict(text: string): Prediction {
-    const p = this.probabilities(text);
+  predict(text: string, embedding?: ArrayLike<number>): Prediction {
+    const p = this.probabilities(text, embedding);
     let best = 0;
     for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
     return { label: this.file.labels[best]!, score: p[best]!, index: best };
   }
 
   /** A prediction that abstains when the calibrated probability is below `abstainBelow`. */
-  classify(text: string, abstainBelow = 0): Decision {
-    const p = this.predict(text);
+  classify(text: string, abstainBelow = 0, embedding?: ArrayLike<number>): Decision {
+    const p = this.predict(text, embedding);
     return { ...p, abstained: p.score < abstainBelow };
   }
 }
@@ -220,13 +256,21 @@ function quantise(m: LinearWeights): { q: Int8Array; rowScale: Float32Array } {
 export function trainStudent(examples: readonly TrainExample[], options: TrainOptions = {}): StudentClassifier {
   const seed = options.seed ?? DEFAULT_TRAIN.seed;
   const minDf = options.minDf ?? DEFAULT_TRAIN.minDf;
-  const cGrid = [...(options.cGrid ?? DEFAULT_TRAIN.cGrid)].sort((a, b) => a - b);
+  const solver = options.solver ?? DEFAULT_TRAIN.solver;
+  const cGrid = [...(options.cGrid ?? DEFAULT_C_GRID[solver])].sort((a, b) => a - b);
   const classWeight = options.classWeight ?? DEFAULT_TRAIN.classWeight;
   const holdout = options.holdout ?? DEFAULT_TRAIN.holdout;
   const specs: FeatureSpec[] = (options.members ?? DEFAULT_MEMBERS).map((m) => ({ ...DEFAULT_FEATURES, ...m }));
   const log = options.onProgress ?? (() => {});
 
-  const usable = examples.filter((e) => e.label !== '');
+  const emb = options.embeddings;
+  if (emb && emb.vectors.length !== examples.length) throw new Error(`embeddings: ${emb.vectors.length} vectors for ${examples.length} examples`);
+  const kept = examples.map((_, i) => i).filter((i) => examples[i]!.label !== '');
+  const usable = kept.map((i) => examples[i]!);
+  const vectors = emb ? kept.map((i) => emb.vectors[i]!) : null;
+  const embedDim = vectors && vectors.length > 0 ? vectors[0]!.length : 0;
+  if (vectors && (embedDim === 0 || vectors.some((v) => v.length !== embedDim))) throw new Error('embeddings: vectors must all have the same, non-zero length');
+  const embedding: EmbeddingBlock | null = emb ? { source: emb.source, dim: embedDim, weight: emb.weight ?? 1 } : null;
   if (usable.length === 0) throw new Error('no labelled examples to train on');
   const labels = [...new Set(usable.map((e) => e.label))].sort();
   if (labels.length < 2) throw new Error(`need at least 2 labels to train a classifier (found ${labels.length})`);
@@ -245,9 +289,11 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
     const raws = usable.map((e) => extract(e.text, spec));
     const fit = (rows: number[], C: number): { vec: Vectorizer; model: LinearWeights } => {
       const sub: RawFeatures[] = rows.map((i) => raws[i]!);
-      const vec = Vectorizer.fit(sub, spec, minDf);
-      const X = Vectorizer.toCsr(sub.map((r) => vec.transformRaw(r)), vec.dim);
-      return { vec, model: trainOvrSvm(X, Int32Array.from(rows.map((i) => y[i]!)), K, { C, classWeight, seed: seed + m }) };
+      const vec = Vectorizer.fit(sub, spec, minDf, embedding);
+      const X = Vectorizer.toCsr(rows.map((i) => vec.transformRaw(raws[i]!, vectors?.[i])), vec.dim);
+      const yRows = Int32Array.from(rows.map((i) => y[i]!));
+      const model = solver === 'crammer-singer' ? trainCrammerSinger(X, yRows, K, { C, seed: seed + m }) : trainOvrSvm(X, yRows, K, { C, classWeight, seed: seed + m });
+      return { vec, model };
     };
     let C = cGrid[cGrid.length - 1]!;
     let temperature = 1;
@@ -255,7 +301,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       let best: { C: number; acc: number; scores: Float64Array[] } | null = null;
       for (const c of cGrid) {
         const { vec, model } = fit(train, c);
-        const scores = held.map((i) => Float64Array.from(scoreInto(model, vec.transformRaw(raws[i]!), new Float64Array(K))));
+        const scores = held.map((i) => Float64Array.from(scoreInto(model, vec.transformRaw(raws[i]!, vectors?.[i]), new Float64Array(K))));
         const acc = accuracyOf(scores);
         log(`member ${m + 1}/${specs.length} C=${c}: held-out accuracy ${(acc * 100).toFixed(2)}% (${held.length} items)`);
         // Strictly better only: ties keep the smaller C, the simpler model.
@@ -293,10 +339,44 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
     labels,
     temperature,
     calibrated,
-    training: { examples: usable.length, seed, minDf, classWeight, holdoutAccuracy },
+    training: { examples: usable.length, seed, minDf, solver, classWeight: solver === 'one-vs-rest' ? classWeight : 'none', holdoutAccuracy },
+    embedding,
     members,
   };
   // Serve exactly what the file holds (quantised weights), so numbers printed after training are
   // the numbers `sluice classify` reproduces from the file.
   return StudentClassifier.fromFile(JSON.parse(JSON.stringify(file)));
+}
+
+/**
+ * Trains with embedding features: every example's vector is fetched from `embedder` first (a
+ * backend that embeds: the local model, or a remote one), and its `source` is recorded in the model.
+ */
+export async function trainStudentWithEmbedder(
+  examples: readonly TrainExample[],
+  embedder: TextEmbedder,
+  options: TrainOptions & { embedWeight?: number; source?: string } = {},
+): Promise<StudentClassifier> {
+  const vectors = await embedder.embed(examples.map((e) => e.text));
+  return trainStudent(examples, { ...options, embeddings: { source: options.source ?? embedder.source, vectors, weight: options.embedWeight } });
+}
+
+/**
+ * The vectors a model with an embedding block needs for `texts` (undefined for a purely lexical
+ * model). The embedder must be the one the model was trained with: another one's vectors would be
+ * meaningless to its weights.
+ */
+export async function embeddingsFor(
+  model: StudentClassifier,
+  texts: readonly string[],
+  embedder: TextEmbedder | undefined,
+  source = embedder?.source,
+): Promise<Float32Array[] | undefined> {
+  const block = model.embedding;
+  if (!block) return undefined;
+  if (!embedder) throw new Error(`this student uses embedding features from ${block.source}: pass --embed-model ${block.source.replace(/^gguf:/, '')}`);
+  if (source !== block.source) throw new Error(`this student was trained with embeddings from ${block.source}, not ${source}`);
+  const vectors = await embedder.embed(texts);
+  if (vectors.length > 0 && vectors[0]!.length !== block.dim) throw new Error(`embeddings from ${embedder.source} have ${vectors[0]!.length} dimensions; the student expects ${block.dim}`);
+  return vectors;
 }

@@ -28,10 +28,19 @@ export interface VectorizerState {
   charIds: Uint32Array;
   /** idf per row. */
   idf: Float32Array;
+  /**
+   * Length of a dense embedding block after the character block (0 or absent: none). Its rows
+   * follow the n-gram rows; the vector comes from outside (a backend) and is L2-normalised here.
+   */
+  embedDim?: number;
+  /** Weight of the embedding block relative to the word and character blocks. */
+  embedWeight?: number;
 }
 
 export class Vectorizer {
   readonly dim: number;
+  /** First row of the embedding block. */
+  private readonly embedRow: number;
   private readonly wordRow: Map<number, number>;
   private readonly charRow: Map<number, number>;
 
@@ -41,11 +50,16 @@ export class Vectorizer {
     state.wordIds.forEach((id, i) => this.wordRow.set(id, i));
     const off = state.wordIds.length;
     state.charIds.forEach((id, i) => this.charRow.set(id, off + i));
-    this.dim = off + state.charIds.length;
+    this.embedRow = off + state.charIds.length;
+    this.dim = this.embedRow + (state.embedDim ?? 0);
+  }
+
+  get embedDim(): number {
+    return this.state.embedDim ?? 0;
   }
 
   /** Learns the vocabulary (n-grams in at least `minDf` documents) and idf from training texts. */
-  static fit(raws: RawFeatures[], spec: FeatureSpec, minDf = 1): Vectorizer {
+  static fit(raws: RawFeatures[], spec: FeatureSpec, minDf = 1, embed: { dim: number; weight: number } | null = null): Vectorizer {
     const wordDf = new Map<number, number>();
     const charDf = new Map<number, number>();
     for (const r of raws) {
@@ -59,20 +73,31 @@ export class Vectorizer {
     const idf = new Float32Array(wordIds.length + charIds.length);
     wordIds.forEach((id, i) => (idf[i] = Math.log((1 + n) / (1 + wordDf.get(id)!)) + 1));
     charIds.forEach((id, i) => (idf[wordIds.length + i] = Math.log((1 + n) / (1 + charDf.get(id)!)) + 1));
-    return new Vectorizer({ spec, wordIds, charIds, idf });
+    return new Vectorizer({ spec, wordIds, charIds, idf, ...(embed ? { embedDim: embed.dim, embedWeight: embed.weight } : {}) });
   }
 
-  transformRaw(raw: RawFeatures): SparseVec {
+  transformRaw(raw: RawFeatures, embedding?: ArrayLike<number>): SparseVec {
     const { spec } = this.state;
     const idx: number[] = [];
     const val: number[] = [];
     this.block(raw.wordIds, raw.wordCounts, this.wordRow, spec.wordWeight, idx, val);
     this.block(raw.charIds, raw.charCounts, this.charRow, spec.charWeight, idx, val);
+    const E = this.embedDim;
+    if (E > 0) {
+      if (!embedding || embedding.length !== E) throw new Error(`this student uses ${E}-dim embedding features: pass the text's embedding (got ${embedding ? embedding.length : 'none'})`);
+      let sq = 0;
+      for (let k = 0; k < E; k++) sq += embedding[k]! * embedding[k]!;
+      const scale = sq === 0 ? 0 : Math.sqrt(this.state.embedWeight ?? 1) / Math.sqrt(sq);
+      for (let k = 0; k < E; k++) {
+        idx.push(this.embedRow + k);
+        val.push(embedding[k]! * scale);
+      }
+    }
     return { idx: Int32Array.from(idx), val: Float32Array.from(val) };
   }
 
-  transform(text: string): SparseVec {
-    return this.transformRaw(extract(text, this.state.spec));
+  transform(text: string, embedding?: ArrayLike<number>): SparseVec {
+    return this.transformRaw(extract(text, this.state.spec), embedding);
   }
 
   private block(ids: Uint32Array, counts: Float32Array, rows: Map<number, number>, weight: number, idx: number[], val: number[]): void {

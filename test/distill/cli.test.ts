@@ -58,6 +58,22 @@ test('distill classify trains, writes a model, and prints test scores; classify 
   assert.ok(d.score > 0 && d.score <= 1);
 });
 
+test('--embed-model adds embedding features from a GGUF file: recorded in the model, needed by classify', () => {
+  // The tiny TinyStories model's vectors mean little for banking intents: this checks the plumbing.
+  const gguf = fileURLToPath(new URL('../../../shared/models/stories260K.gguf', import.meta.url));
+  const trained = sluice(['distill', 'classify', '--train', 'train.csv', '--text-col', 'utterance', '--label-col', 'intent', '--out', 'embed-model.json', '--test', 'test.csv', '--embed-model', gguf, '--json', '-q'], dir);
+  assert.equal(trained.code, 0, trained.err);
+  const file = JSON.parse(readFileSync(join(dir, 'embed-model.json'), 'utf8'));
+  assert.deepEqual(file.embedding, { source: 'gguf:stories260K.gguf', dim: 64, weight: 1 });
+  const printed = JSON.parse(trained.out);
+  const r = sluice(['classify', '-m', 'embed-model.json', '--test', 'test.csv', '--text-col', 'utterance', '--label-col', 'intent', '--json', '--embed-model', gguf], dir);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).accuracy, printed.accuracy, 'the file with the same embedder reproduces the scores');
+  const without = sluice(['classify', '-m', 'embed-model.json', '--text', 'where is my card'], dir);
+  assert.equal(without.code, 1);
+  assert.match(without.err, /embedding features from gguf:stories260K\.gguf: pass --embed-model stories260K\.gguf/);
+});
+
 test('bad input fails with a clear message and exit code 1, never a stack trace', () => {
   const missingCol = sluice(['distill', 'classify', '--train', 'train.csv', '--label-col', 'intent', '--out', 'm.json'], dir);
   assert.equal(missingCol.code, 1);

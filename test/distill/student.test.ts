@@ -1,6 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { trainStudent, StudentClassifier, stratifiedSplit } from '../../src/distill/student.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { LocalLlamaBackend } from '../../src/backends/local-llama.js';
+import { localSchema } from '../../src/config/schema.js';
+import { embeddingsFor, trainStudent, trainStudentWithEmbedder, StudentClassifier, stratifiedSplit } from '../../src/distill/student.js';
+import { backendEmbedder } from '../../src/util/embedding-features.js';
+import { DEFAULT_FEATURES, expandContractions, extract, lightStem, normalizeText } from '../../src/distill/features.js';
+import { scoreInto, trainCrammerSinger } from '../../src/distill/linear.js';
+import { Vectorizer } from '../../src/distill/vectorizer.js';
+import { STORIES_260K } from '../support/models.js';
 import { evaluateModel } from '../../src/distill/evaluate.js';
 import { bankingSlice } from './fixtures.js';
 
@@ -110,4 +121,89 @@ test('stratified split keeps every class in training and holds out about the sha
   assert.deepEqual(new Set(tr.map((i) => y[i])), new Set([0, 1, 2]));
   assert.equal(held.filter((i) => y[i] === 0).length, 2);
   assert.equal(held.filter((i) => y[i] === 2).length, 0, 'a class with one item is never held out');
+});
+
+test('embedding features: the model file records the embedder, and predictions use the vectors (real tiny local model)', async () => {
+  const modelsDir = mkdtempSync(join(tmpdir(), 'sluice-student-embed-'));
+  const local = new LocalLlamaBackend(localSchema.parse({ kind: 'local', name: 'local', model: STORIES_260K, threads: 1, gpu: 'off', contextSize: 256, parallel: 1, load: 'lazy' }), {
+    modelsDir,
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    const embedder = backendEmbedder(local, 'local', { maxChars: 400 });
+    const small = bankingSlice('train.csv', 3, 12);
+    // A heavy embedding weight, so that the vectors visibly move the scores.
+    const model = await trainStudentWithEmbedder(small, embedder, { seed: 1, embedWeight: 4 });
+    assert.deepEqual(model.embedding, { source: 'local/local', dim: 64, weight: 4 });
+    const loaded = StudentClassifier.fromJSON(JSON.stringify(model.toJSON()));
+    assert.deepEqual(loaded.embedding, model.embedding);
+
+    const texts = small.slice(0, 6).map((e) => e.text);
+    const vectors = (await embeddingsFor(loaded, texts, embedder))!;
+    assert.equal(vectors.length, 6);
+    assert.throws(() => loaded.predict(texts[0]!), /64-dim embedding features/);
+    const withOwn = Array.from(loaded.probabilities(texts[0]!, vectors[0]));
+    const withOther = Array.from(loaded.probabilities(texts[0]!, vectors[3]));
+    assert.notDeepEqual(withOwn, withOther, 'another vector, other probabilities: the block takes part in scoring');
+    assert.deepEqual(Array.from(model.probabilities(texts[0]!, vectors[0])), withOwn, 'the reloaded file predicts as the trained model');
+    const r = evaluateModel(loaded, small.slice(0, 6), 0, vectors);
+    assert.equal(r.n, 6);
+
+    await assert.rejects(embeddingsFor(loaded, texts, { ...embedder, source: 'other/model' }), /trained with embeddings from local\/local/);
+    await assert.rejects(embeddingsFor(loaded, texts, undefined), /pass --embed-model local\/local/);
+    assert.equal(await embeddingsFor(trainStudent(small, { seed: 1 }), texts, undefined), undefined, 'a lexical model needs no embedder');
+  } finally {
+    await local.close();
+    rmSync(modelsDir, { recursive: true, force: true });
+  }
+});
+
+test('light stemming: inflections of a word share one stem, so word pairs generalise across them', () => {
+  const stems = ['charge', 'charges', 'charged', 'charging'].map(lightStem);
+  assert.equal(new Set(stems).size, 1, stems.join(' '));
+  assert.equal(lightStem('cards'), 'card');
+  assert.equal(lightStem('countries'), 'country');
+  for (const w of ['is', 'was', 'business', 'status', 'bus']) assert.equal(lightStem(w), w, `${w} is left alone`);
+  const spec = { ...DEFAULT_FEATURES, char: [0, 0] as [number, number], skip: 0, stem: true };
+  const a = extract('my cards arrived', spec);
+  const b = extract('my card arrive', spec);
+  assert.deepEqual(Array.from(a.wordIds), Array.from(b.wordIds), 'same stems, same word uni/bigrams');
+  assert.notDeepEqual(Array.from(extract('my cards arrived', { ...spec, stem: false }).wordIds), Array.from(extract('my card arrive', { ...spec, stem: false }).wordIds));
+});
+
+test('contractions are expanded, with or without the apostrophe, so negations are spelled one way', () => {
+  const norm = (t: string) => expandContractions(normalizeText(t));
+  assert.equal(norm("I don't know why I can't pay"), 'i do not know why i can not pay');
+  assert.equal(norm('it hasnt arrived and i didnt get it, im worried'), 'it has not arrived and i did not get it, i am worried');
+  assert.equal(norm("I've lost it; they're here; you'll see; I'd like; won't"), 'i have lost it; they are here; you will see; i would like; will not');
+  assert.equal(norm('the cant-do attitude'), 'the can not-do attitude');
+  assert.equal(norm('imprint cantilever'), 'imprint cantilever', 'only whole words');
+  const spec = { ...DEFAULT_FEATURES, char: [0, 0] as [number, number], contractions: true };
+  assert.deepEqual(Array.from(extract("card hasn't arrived", spec).wordIds), Array.from(extract('card has not arrived', spec).wordIds));
+});
+
+test('Crammer-Singer and one-vs-rest solvers: both learn, the model file records which, and the default is Crammer-Singer', () => {
+  const cs = trainStudent(train, { seed: 1 });
+  assert.equal(cs.file.training.solver, 'crammer-singer');
+  const ovr = trainStudent(train, { seed: 1, solver: 'one-vs-rest' });
+  assert.equal(ovr.file.training.solver, 'one-vs-rest');
+  for (const m of [cs, ovr]) assert.ok(evaluateModel(m, test_).accuracy > 0.8);
+  // The solver on its own: a separable toy problem is fitted exactly.
+  const X = Vectorizer.toCsr(
+    [
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [0, 0.9],
+      [1, 0.8],
+      [2, 1.2],
+    ].map(([j, v]) => ({ idx: Int32Array.of(j!), val: Float32Array.of(v!) })),
+    3,
+  );
+  const y = Int32Array.from([0, 1, 2, 0, 1, 2]);
+  const w = trainCrammerSinger(X, y, 3, { C: 10, seed: 1 });
+  for (let i = 0; i < 6; i++) {
+    const s = scoreInto(w, { idx: X.indices.subarray(X.indptr[i]!, X.indptr[i + 1]!), val: X.values.subarray(X.indptr[i]!, X.indptr[i + 1]!) }, new Float64Array(3));
+    assert.equal(s.indexOf(Math.max(...s)), y[i], `row ${i}: ${Array.from(s)}`);
+  }
 });
