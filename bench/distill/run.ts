@@ -49,7 +49,7 @@ const ece = expectedCalibrationError(preds.map((p) => p.score), preds.map((p, i)
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 console.log('');
-console.log(`training: ${(trainMs / 1000).toFixed(1)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${train.length} examples; ${model.file.training.solver}; members: ${model.file.members.map((m) => `${m.features.charMode} chars C=${m.C} T=${m.temperature.toFixed(3)}`).join(", ")}; final T=${model.file.temperature.toFixed(3)})`);
+console.log(`training: ${(trainMs / 1000).toFixed(1)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${train.length} examples; ${model.file.training.solver}; members: ${model.file.members.map((m) => `${m.features.charMode} chars C=${m.C} T=${m.temperature.toFixed(3)}`).join(", ")}; final T=${model.file.temperature.toFixed(3)}${model.file.neighbours ? `; neighbour votes k=${model.file.neighbours.k} weight ${model.file.neighbours.weight} T=${model.file.neighbours.temperature.toFixed(3)}` : ''})`);
 console.log(`model file: ${(fileBytes / 1e6).toFixed(2)} MB JSON`);
 console.log(`test: accuracy ${pct(r.accuracy)}, macro-F1 ${pct(r.macro_f1)}, ${msPerItem.toFixed(3)} ms per item (${cpuMsPerItem.toFixed(3)} ms CPU), ECE ${ece.toFixed(3)}`);
 console.log('');

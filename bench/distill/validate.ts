@@ -4,7 +4,13 @@
  * paired difference to the first variant, so ideas are kept or dropped on numbers that do not
  * come from the test set.
  *
- *   npm run bench:distill:validate -- [--data ../shared/data/banking77] [--folds 5] [--use 5] [--only name,name] [--ensembles 'a+b;c+d']
+ *   npm run bench:distill:validate -- [--data ../shared/data/banking77] [--folds 5] [--use 5] [--only name,name] [--ensembles 'a+b;c+d'] [--neighbours 20:0.4,10:0.3]
+ *
+ * `--neighbours k:a[:keep[:maxDf]],...`: also the variants' out-of-fold nearest-neighbour votes
+ * (the k most similar training texts of the fold; `keep`: index only each text's largest features,
+ * 0 = all; `maxDf`: leave out n-grams in more texts than this, a share if below 1), mixed as
+ * (1 - a) * p_svm + a * p_knn, p_svm with one temperature fitted on all the out-of-fold scores.
+ * The default student's pick: `--only 'stem contractions CS C=1' --neighbours 20:0.4:0:0.25`.
  *
  * `base` is the previous default (one-vs-rest, class-balanced, unstemmed); the default model today
  * is `stem contractions CS C=1`.
@@ -12,10 +18,11 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fitTemperature } from '../../src/distill/calibration.js';
+import { fitTemperature, softmaxInto } from '../../src/distill/calibration.js';
 import { readExamples } from '../../src/distill/csv.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from '../../src/distill/features.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type SvmOptions } from '../../src/distill/linear.js';
+import { buildNeighbourData, NeighbourIndex } from '../../src/distill/knn.js';
 import { Vectorizer } from '../../src/distill/vectorizer.js';
 import { seededRng, shuffleInPlace } from '../../src/util/random.js';
 
@@ -27,6 +34,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     ensembles: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    neighbours: { type: 'string' },
   },
 });
 const dataDir = resolve(values.data ?? join(import.meta.dirname, '../../../shared/data/banking77'));
@@ -111,11 +119,18 @@ function raws(spec: FeatureSpec): RawFeatures[] {
   return r;
 }
 
-/** Out-of-fold scores (per item, K classes), temperature-scaled per fold by a fit on that fold. */
-function outOfFold(variant: Variant): { scores: Float64Array[]; seconds: number } {
+const neighbourSettings = (values.neighbours?.split(',') ?? []).map((kv) => {
+  const [k, a, keep, maxDf] = kv.split(':').map(Number);
+  return { k: k!, a: a!, keep: keep || Infinity, maxDf: maxDf || Infinity, key: `${k}:${keep}:${maxDf}`, name: `k=${k} a=${a}${keep ? ` keep=${keep}` : ''}${maxDf ? ` maxDf=${maxDf}` : ''}` };
+});
+const neighbourKs = [...new Map(neighbourSettings.map((x) => [x.key, x])).values()];
+
+/** Out-of-fold scores (per item, K classes), and neighbour votes per `--neighbours` setting. */
+function outOfFold(variant: Variant): { scores: Float64Array[]; votes: Map<string, Float64Array[]>; seconds: number } {
   const spec: FeatureSpec = { ...DEFAULT_FEATURES, ...variant.spec };
   const R = raws(spec);
   const scores: Float64Array[] = examples.map(() => new Float64Array(K));
+  const votes = new Map(neighbourKs.map((x) => [x.key, examples.map(() => new Float64Array(K))]));
   const t0 = process.cpuUsage();
   for (let f = 0; f < useFolds; f++) {
     const tr: number[] = [];
@@ -127,9 +142,17 @@ function outOfFold(variant: Variant): { scores: Float64Array[]; seconds: number 
     const opts = { C: 0.5, seed: 1, ...variant.svm };
     const model = variant.cs ? trainCrammerSinger(X, yt, K, { ...opts, classWeight: opts.classWeight === "balanced" ? "balanced" : "none" }) : trainOvrSvm(X, yt, K, opts);
     for (const i of te) scoreInto(model, vec.transformRaw(R[i]!), scores[i]!);
+    if (neighbourKs.length > 0) {
+      for (const { k, keep, maxDf, key, name } of neighbourKs) {
+        const index = new NeighbourIndex(buildNeighbourData(X, yt, keep, maxDf < 1 ? Math.floor(maxDf * tr.length) : maxDf), k);
+        const t = performance.now();
+        for (const i of te) index.votesInto(vec.transformRaw(R[i]!), votes.get(key)![i]!);
+        console.log(`  fold ${f} knn ${name}: ${((performance.now() - t) / te.length).toFixed(3)} ms/item (incl. vectorising), ${index.data.docs.length} postings`);
+      }
+    }
   }
   const cpu = process.cpuUsage(t0);
-  return { scores, seconds: (cpu.user + cpu.system) / 1e6 };
+  return { scores, votes, seconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 const argmax = (s: Float64Array) => s.reduce((b, x, c) => (x > s[b]! ? c : b), 0);
@@ -140,19 +163,35 @@ console.log(`${examples.length} training examples, ${K} labels; ${nFolds}-fold C
 const results = new Map<string, Float64Array[]>();
 let baseCorrect: boolean[] | null = null;
 for (const variant of chosen) {
-  const { scores, seconds } = outOfFold(variant);
+  const { scores, votes, seconds } = outOfFold(variant);
   results.set(variant.name, scores);
   const correct = correctOf(scores);
   baseCorrect ??= correct;
-  const acc = correct.filter(Boolean).length / correct.length;
-  // Paired comparison with the base: items one gets right and the other wrong.
-  let win = 0;
-  let loss = 0;
-  correct.forEach((c, k) => {
-    if (c && !baseCorrect![k]) win++;
-    if (!c && baseCorrect![k]) loss++;
-  });
-  console.log(`${variant.name.padEnd(28)} accuracy ${(acc * 100).toFixed(2)}%   vs base +${win}/-${loss} (net ${((win - loss) / correct.length * 100).toFixed(2)} pts)   ${seconds.toFixed(1)} s CPU`);
+  const report = (name: string, correct: boolean[], seconds: number) => {
+    const acc = correct.filter(Boolean).length / correct.length;
+    // Paired comparison with the base: items one gets right and the other wrong.
+    let win = 0;
+    let loss = 0;
+    correct.forEach((c, k) => {
+      if (c && !baseCorrect![k]) win++;
+      if (!c && baseCorrect![k]) loss++;
+    });
+    console.log(`${name.padEnd(28)} accuracy ${(acc * 100).toFixed(2)}%   vs base +${win}/-${loss} (net ${((win - loss) / correct.length * 100).toFixed(2)} pts)   ${seconds.toFixed(1)} s CPU`);
+  };
+  report(variant.name, correct, seconds);
+  if (neighbourSettings.length > 0) {
+    const gold = Int32Array.from(evaluated.map((i) => y[i]!));
+    const T = fitTemperature(evaluated.map((i) => scores[i]!), gold);
+    const p = new Float64Array(K);
+    for (const { a, key, name } of neighbourSettings) {
+      const mixed = evaluated.map((i) => {
+        softmaxInto(scores[i]!, T, p);
+        const vts = votes.get(key)![i]!;
+        return argmax(p.map((x, c) => (1 - a) * x + a * vts[c]!)) === y[i];
+      });
+      report(`${variant.name} + knn ${name}`, mixed, 0);
+    }
+  }
 }
 
 // Ensembles of what was computed: per-member temperature (fitted on the out-of-fold scores), summed.

@@ -40,6 +40,8 @@ interface TrainCliOptions {
   teacherBatch: number;
   config?: string;
   embedModel?: string;
+  /** commander: `--no-neighbours` sets it false. */
+  neighbours: boolean;
 }
 
 function parseSeed(v: string): number {
@@ -74,6 +76,7 @@ export function distillCommand(): Command {
     .option('--labels <list>', 'the label set for the teacher, comma-separated (default: the labels already in the training file)', (v: string) => v.split(',').map((l) => l.trim()).filter(Boolean))
     .option('--teacher-batch <n>', 'texts per teacher request', (v: string) => parseSeed(v) || 1, 20)
     .option('-c, --config <file>', 'config file (backends for --teacher, privacy policy, dataDir for the teacher cache)')
+    .option('--no-neighbours', 'the SVM alone, without nearest-neighbour votes: about 4x faster per item and half the file, a little less accurate')
     .option('--embed-model <gguf-or-model>', 'add embedding features from this embedder: a .gguf file, or <backend>/<model> of the config (recorded in the model file)')
     .action(async (opts: TrainCliOptions) => {
       try {
@@ -250,7 +253,7 @@ async function trainCli(opts: TrainCliOptions): Promise<void> {
   if (opts.teacher !== undefined) await teacherLabels(examples, opts, log);
   log(`training on ${examples.length} examples from ${opts.train}`);
   const t0 = performance.now();
-  const trainOptions = { seed: opts.seed, cGrid: opts.c, onProgress: (m: string) => log(`  ${m}`) };
+  const trainOptions = { seed: opts.seed, cGrid: opts.c, ...(opts.neighbours === false ? { neighbours: false as const } : {}), onProgress: (m: string) => log(`  ${m}`) };
   const source = opts.embedModel ? await openEmbedSource(opts.embedModel, { config: opts.config, maxChars: 2000 }) : undefined;
   let r;
   let seconds: number;

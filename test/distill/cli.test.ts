@@ -34,6 +34,10 @@ test('distill classify trains, writes a model, and prints test scores; classify 
   const file = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
   assert.equal(file.format, 'sluice-student-classifier');
   assert.equal(file.training.seed, 3);
+  assert.ok(file.neighbours, 'nearest-neighbour votes are on by default');
+  const plain = sluice(['distill', 'classify', '--train', 'train.csv', '--text-col', 'utterance', '--label-col', 'intent', '--out', 'plain.json', '--no-neighbours', '-q'], dir);
+  assert.equal(plain.code, 0, plain.err);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'plain.json'), 'utf8')).neighbours ?? null, null, '--no-neighbours: the SVM alone');
 
   const r = sluice(['classify', '--model', 'model.json', '--test', 'test.csv', '--text-col', 'utterance', '--label-col', 'intent', '--json'], dir);
   assert.equal(r.code, 0, r.err);

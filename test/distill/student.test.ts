@@ -207,3 +207,64 @@ test('Crammer-Singer and one-vs-rest solvers: both learn, the model file records
     assert.equal(s.indexOf(Math.max(...s)), y[i], `row ${i}: ${Array.from(s)}`);
   }
 });
+
+test('nearest-neighbour index: votes come from the k most similar training vectors, weighted by similarity', async () => {
+  const { buildNeighbourData, NeighbourIndex } = await import('../../src/distill/knn.js');
+  // 4 training vectors over 3 feature rows; labels 0, 0, 1, 2.
+  const vecs = [
+    { idx: Int32Array.from([0]), val: Float32Array.from([1]) },
+    { idx: Int32Array.from([0, 1]), val: Float32Array.from([0.6, 0.8]) },
+    { idx: Int32Array.from([1]), val: Float32Array.from([1]) },
+    { idx: Int32Array.from([2]), val: Float32Array.from([1]) },
+  ];
+  const data = buildNeighbourData(Vectorizer.toCsr(vecs, 3), Int32Array.from([0, 0, 1, 2]));
+  const out = new Float64Array(3);
+  // Query along row 1: the nearest is text 2 (label 1, sim 1), then text 1 (label 0, sim 0.8).
+  const q = { idx: Int32Array.from([1]), val: Float32Array.from([1]) };
+  assert.deepEqual([...new NeighbourIndex(data, 1).votesInto(q, out)], [0, 1, 0]);
+  const two = [...new NeighbourIndex(data, 2).votesInto(q, out)];
+  assert.ok(Math.abs(two[1]! - 1 / 1.8) < 0.01 && Math.abs(two[0]! - 0.8 / 1.8) < 0.01, `votes ${two}`);
+  assert.equal(two[2], 0, 'a text sharing no feature gets no vote');
+  // Repeated queries reuse buffers without leaking the previous query's similarities.
+  assert.deepEqual([...new NeighbourIndex(data, 4).votesInto({ idx: Int32Array.from([2]), val: Float32Array.from([1]) }, out)], [0, 0, 1]);
+  assert.deepEqual([...new NeighbourIndex(data, 2).votesInto({ idx: Int32Array.from([]), val: Float32Array.from([]) }, out)], [0, 0, 0]);
+  // Posting lists are stored as varint gaps: they round-trip, including gaps of several bytes.
+  const { encodeDocs, decodeDocs } = await import('../../src/distill/knn.js');
+  const rowPtr = Int32Array.from([0, 3, 3, 5]);
+  const docs = Int32Array.from([0, 127, 70000, 5, 2 ** 30]);
+  assert.deepEqual([...decodeDocs(encodeDocs(docs, rowPtr), rowPtr)], [...docs]);
+});
+
+test('neighbour votes are stored in the model file, mixed into the probabilities, and optional', () => {
+  const withNn = trainStudent(train, { seed: 4, neighbours: { k: 1, weight: 0.99 } });
+  const without = trainStudent(train, { seed: 4, neighbours: false });
+  assert.equal(without.toJSON().neighbours, null);
+  const f = withNn.toJSON();
+  assert.equal(f.neighbours?.k, 1);
+  assert.equal(f.neighbours?.n, train.length);
+  // weight ~1, k 1: the answer is the nearest training text's label, so a training text gets its own label.
+  for (const e of train.slice(0, 20)) assert.equal(withNn.predict(e.text).label, e.label);
+  // A file without the neighbour block (as written before it existed) loads and scores by the SVM alone.
+  const { neighbours: _dropped, ...old } = JSON.parse(JSON.stringify(f));
+  const oldModel = StudentClassifier.fromFile(old);
+  for (const e of test_.slice(0, 10)) assert.deepEqual([...oldModel.probabilities(e.text)], [...without.probabilities(e.text)]);
+  // The default mixes in some neighbour weight, and the probabilities still sum to 1.
+  const def = trainStudent(train, { seed: 4 });
+  assert.ok(def.toJSON().neighbours!.weight > 0 && def.toJSON().neighbours!.weight < 1);
+  const p = def.probabilities(test_[0]!.text);
+  assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+  // The mixture gets its own temperature from the held-out split, so confidence still tracks accuracy.
+  assert.ok(def.toJSON().neighbours!.temperature !== 1);
+  const r = evaluateModel(def, test_);
+  const conf = test_.reduce((sum, e) => sum + def.predict(e.text).score, 0) / test_.length;
+  assert.ok(Math.abs(conf - r.accuracy) < 0.12, `mean confidence ${conf} vs accuracy ${r.accuracy}`);
+  assert.throws(() => trainStudent(train, { neighbours: { k: 0, weight: 0.5 } }), /neighbours/);
+  assert.throws(() => trainStudent(train, { neighbours: { k: 5, weight: 1 } }), /neighbours/);
+  // A damaged index is refused.
+  const bad = JSON.parse(JSON.stringify(f));
+  bad.neighbours.docs = Buffer.from(new Int32Array([1, 2, 3]).buffer).toString('base64');
+  assert.throws(() => StudentClassifier.fromFile(bad), /neighbour index/);
+  const truncated = JSON.parse(JSON.stringify(f));
+  truncated.neighbours.docs = truncated.neighbours.docs.slice(0, 40);
+  assert.throws(() => StudentClassifier.fromFile(truncated), /neighbour index/);
+});
