@@ -5,6 +5,7 @@
  * 32-bit id; a fitted vocabulary then maps the ids seen in training to weight rows. Hashing keeps
  * the model file free of raw text and makes extraction allocation-light on the serving path.
  */
+import { FNV_OFFSET, FNV_PRIME, fmix32 } from '../util/hash.js';
 
 export interface FeatureSpec {
   /** Word n-gram orders, inclusive, e.g. [1, 2] for unigrams and bigrams; [0, 0] disables. */
@@ -32,26 +33,14 @@ export interface FeatureSpec {
 
 export const DEFAULT_FEATURES: FeatureSpec = { word: [1, 2], char: [2, 5], charMode: 'wb', skip: 4, wordWeight: 1, charWeight: 1 };
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
 // Namespaces keep a word "ab" and a character gram "ab" apart.
 const NS_WORD = 0x9e3779b1;
 const NS_CHAR = 0x85ebca77;
 const BOS = 0x5bd1e995;
 const EOS = 0x27d4eb2f;
 
-/** murmur3 finaliser: spreads FNV's weak low bits. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 function combine(a: number, b: number): number {
-  return fmix(Math.imul(a ^ 0x2545f491, 0x9e3779b1) ^ b);
+  return fmix32(Math.imul(a ^ 0x2545f491, 0x9e3779b1) ^ b);
 }
 
 /** Unicode-normalised, lower-cased text with digits folded to 0 (numbers vary, their shape matters). */
@@ -103,7 +92,7 @@ class IdBuffer {
 function hashWord(w: string): number {
   let h = FNV_OFFSET;
   for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w.charCodeAt(i), FNV_PRIME);
-  return fmix(h);
+  return fmix32(h);
 }
 
 /** A light English suffix stripper (a few Porter step-1 rules); safe on other languages' short words. */
@@ -149,7 +138,7 @@ function addCharGrams(s: string, [lo, hi]: [number, number], out: IdBuffer): voi
     let h = FNV_OFFSET ^ NS_CHAR;
     for (let k = 0; k < hi && i + k < len; k++) {
       h = Math.imul(h ^ s.charCodeAt(i + k), FNV_PRIME);
-      if (k + 1 >= lo) out.push(fmix(h ^ (k + 1)));
+      if (k + 1 >= lo) out.push(fmix32(h ^ (k + 1)));
     }
   }
 }

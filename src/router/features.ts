@@ -6,6 +6,7 @@
  * hashed into [DENSE_SLOTS, dim); the first DENSE_SLOTS indices hold dense signals (length, turns,
  * code / maths / reasoning markers, tools, images, JSON mode).
  */
+import { FNV_OFFSET, FNV_PRIME, fmix32 } from '../util/hash.js';
 
 /** What the router sees of a request. */
 export interface FeatureInput {
@@ -90,19 +91,8 @@ for (let ch = 0; ch < 128; ch++) {
   CHAR_CLASS[ch] = cls;
 }
 
-const FNV_OFFSET = 0x811c9dc5 | 0;
-const FNV_PRIME = 0x01000193;
 /** Base of the polynomial rolling hash of char n-grams (odd, so multiplication mod 2^32 is invertible). */
 const ROLL_BASE = 0x01000193;
-
-/** murmur3's finaliser: spreads the bits of a weak hash before it is masked to a slot. */
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
 
 /** FNV-1a over the lower-cased string, as the scanner hashes words (int32). */
 function hashString(s: string, seed = FNV_OFFSET): number {
@@ -200,7 +190,7 @@ export class Featurizer {
 
   /** Hashed slots live above the dense ones. */
   private slot(h: number): number {
-    const j = mix(h) >>> this.shift;
+    const j = fmix32(h) >>> this.shift;
     return j < DENSE_SLOTS ? j + DENSE_SLOTS : j;
   }
 
