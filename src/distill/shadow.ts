@@ -466,18 +466,3 @@ function migratedFirst(store: OutcomeStore, migrate: () => Promise<void>): Outco
     list: (q) => store.list(q),
   };
 }
-
-/** Calls each observer that is set (the dispatcher takes one). */
-export function observers<T>(...fns: Array<((x: T) => void) | undefined>): ((x: T) => void) | undefined {
-  const set = fns.filter((f): f is (x: T) => void => f !== undefined);
-  if (set.length <= 1) return set[0];
-  return (x) => {
-    for (const f of set) {
-      try {
-        f(x);
-      } catch {
-        // One observer's failure must not keep the others from seeing the answer.
-      }
-    }
-  };
-}

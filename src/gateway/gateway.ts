@@ -26,7 +26,8 @@ import type { ClassifierRegistry } from '../tasks/classify.js';
 import { TaskService } from '../tasks/service.js';
 import { StudentRegistry } from '../distill/registry.js';
 import { GatewayCapture } from '../distill/capture-hook.js';
-import { GatewayShadow, observers } from '../distill/shadow.js';
+import { GatewayShadow } from '../distill/shadow.js';
+import { observers } from '../util/observers.js';
 import { resolveTaskSettings } from '../tasks/settings.js';
 import { taskRoutes } from '../server/routes/tasks.js';
 
