@@ -6,11 +6,12 @@
  *
  *   npm run bench:distill:validate -- [--data ../shared/data/banking77] [--folds 5] [--use 5] [--only name,name] [--ensembles 'a+b;c+d'] [--neighbours 20:0.4,10:0.3]
  *
- * `--neighbours k:a[:keep[:maxDf]],...`: also the variants' out-of-fold nearest-neighbour votes
+ * `--neighbours k:a[:keep[:maxDf[:power]]],...`: also the variants' out-of-fold nearest-neighbour votes
  * (the k most similar training texts of the fold; `keep`: index only each text's largest features,
- * 0 = all; `maxDf`: leave out n-grams in more texts than this, a share if below 1), mixed as
+ * 0 = all; `maxDf`: leave out n-grams in more texts than this, a share if below 1; `power`: weight
+ * features by their SVM weight-row norm to this power in the similarity, 0 = none), mixed as
  * (1 - a) * p_svm + a * p_knn, p_svm with one temperature fitted on all the out-of-fold scores.
- * The default student's pick: `--only 'stem contractions CS C=1' --neighbours 20:0.4:0:0.25`.
+ * The default student's pick: `--only 'stem contractions CS C=1' --neighbours 20:0.4:0:0.25:1`.
  *
  * `base` is the previous default (one-vs-rest, class-balanced, unstemmed); the default model today
  * is `stem contractions CS C=1`.
@@ -22,7 +23,7 @@ import { fitTemperature, softmaxInto } from '../../src/distill/calibration.js';
 import { readExamples } from '../../src/distill/csv.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from '../../src/distill/features.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type SvmOptions } from '../../src/distill/linear.js';
-import { buildNeighbourData, NeighbourIndex } from '../../src/distill/knn.js';
+import { buildNeighbourData, NeighbourIndex, relevanceWeights } from '../../src/distill/knn.js';
 import { Vectorizer } from '../../src/distill/vectorizer.js';
 import { seededRng, shuffleInPlace } from '../../src/util/random.js';
 
@@ -120,8 +121,8 @@ function raws(spec: FeatureSpec): RawFeatures[] {
 }
 
 const neighbourSettings = (values.neighbours?.split(',') ?? []).map((kv) => {
-  const [k, a, keep, maxDf] = kv.split(':').map(Number);
-  return { k: k!, a: a!, keep: keep || Infinity, maxDf: maxDf || Infinity, key: `${k}:${keep}:${maxDf}`, name: `k=${k} a=${a}${keep ? ` keep=${keep}` : ''}${maxDf ? ` maxDf=${maxDf}` : ''}` };
+  const [k, a, keep, maxDf, power] = kv.split(':').map(Number);
+  return { k: k!, a: a!, keep: keep || Infinity, maxDf: maxDf || Infinity, power: power || 0, key: `${k}:${keep}:${maxDf}:${power}`, name: `k=${k} a=${a}${keep ? ` keep=${keep}` : ''}${maxDf ? ` maxDf=${maxDf}` : ''}${power ? ` metric^${power}` : ''}` };
 });
 const neighbourKs = [...new Map(neighbourSettings.map((x) => [x.key, x])).values()];
 
@@ -143,8 +144,9 @@ function outOfFold(variant: Variant): { scores: Float64Array[]; votes: Map<strin
     const model = variant.cs ? trainCrammerSinger(X, yt, K, { ...opts, classWeight: opts.classWeight === "balanced" ? "balanced" : "none" }) : trainOvrSvm(X, yt, K, opts);
     for (const i of te) scoreInto(model, vec.transformRaw(R[i]!), scores[i]!);
     if (neighbourKs.length > 0) {
-      for (const { k, keep, maxDf, key, name } of neighbourKs) {
-        const index = new NeighbourIndex(buildNeighbourData(X, yt, keep, maxDf < 1 ? Math.floor(maxDf * tr.length) : maxDf), k);
+      for (const { k, keep, maxDf, power, key, name } of neighbourKs) {
+        const fw = power > 0 ? relevanceWeights(model.w, model.dim, K, power) : null;
+        const index = new NeighbourIndex(buildNeighbourData(X, yt, keep, maxDf < 1 ? Math.floor(maxDf * tr.length) : maxDf, fw), k, fw);
         const t = performance.now();
         for (const i of te) index.votesInto(vec.transformRaw(R[i]!), votes.get(key)![i]!);
         console.log(`  fold ${f} knn ${name}: ${((performance.now() - t) / te.length).toFixed(3)} ms/item (incl. vectorising), ${index.data.docs.length} postings`);

@@ -29,14 +29,16 @@ export interface NeighbourData {
  * (low idf). `keep`: index only each text's `keep` largest values (measured: loses the gain; kept
  * for bench/distill/validate.ts).
  */
-export function buildNeighbourData(X: Csr, y: Int32Array, keep = Infinity, maxDf = Infinity): NeighbourData {
-  const { rows, dim, indptr, indices, values } = X;
+export function buildNeighbourData(X: Csr, y: Int32Array, keep = Infinity, maxDf = Infinity, featureWeights: Float32Array | null = null): NeighbourData {
+  const { rows, dim, indptr, indices } = X;
+  const values = featureWeights ? reweightRows(X, featureWeights) : X.values;
   const df = new Int32Array(dim);
   for (let p = 0; p < indptr[rows]!; p++) df[indices[p]!]!++;
   const kept: number[][] = [];
   for (let i = 0; i < rows; i++) {
     const ps: number[] = [];
-    for (let p = indptr[i]!; p < indptr[i + 1]!; p++) if (df[indices[p]!]! <= maxDf) ps.push(p);
+    // With feature weights, a posting whose weighted value rounds to 0 would only cost time and space.
+    for (let p = indptr[i]!; p < indptr[i + 1]!; p++) if (df[indices[p]!]! <= maxDf && (!featureWeights || values[p]! * 255 >= 0.5)) ps.push(p);
     // Largest values first; ties by row, so the choice is deterministic.
     if (ps.length > keep) ps.sort((a, b) => values[b]! - values[a]! || indices[a]! - indices[b]!);
     kept.push(ps.slice(0, Math.min(ps.length, keep)));
@@ -58,6 +60,38 @@ export function buildNeighbourData(X: Csr, y: Int32Array, keep = Infinity, maxDf
   return { n: rows, labels: Uint16Array.from(y), rowPtr, docs, values: q };
 }
 
+/**
+ * How much each feature counts in the neighbours' similarity: the norm of its row of linear weights
+ * (across classes) to `power`. A feature the classifier barely uses (an n-gram every intent shares)
+ * then barely makes two texts neighbours; one that tells intents apart counts more. Cross-validated
+ * on Banking77's train.csv: the neighbours alone 84.4% -> 85.3% and the mixture with the SVM
+ * +0.15 points at power 1 (bench/distill/validate.ts).
+ */
+export function relevanceWeights(w: Float32Array, dim: number, classes: number, power: number): Float32Array {
+  const r = new Float32Array(dim);
+  for (let j = 0; j < dim; j++) {
+    let q = 0;
+    for (let c = 0; c < classes; c++) q += w[j * classes + c]! * w[j * classes + c]!;
+    r[j] = Math.pow(Math.sqrt(q), power);
+  }
+  return r;
+}
+
+/** Each row's values times the feature weights, then L2-normalised again (so they stay in [0, 1]). */
+function reweightRows(X: Csr, weights: Float32Array): Float32Array {
+  const out = new Float32Array(X.values.length);
+  for (let i = 0; i < X.rows; i++) {
+    let sq = 0;
+    for (let p = X.indptr[i]!; p < X.indptr[i + 1]!; p++) {
+      out[p] = X.values[p]! * weights[X.indices[p]!]!;
+      sq += out[p]! * out[p]!;
+    }
+    const z = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+    for (let p = X.indptr[i]!; p < X.indptr[i + 1]!; p++) out[p]! *= z;
+  }
+  return out;
+}
+
 export class NeighbourIndex {
   private readonly sims: Float32Array;
   private readonly topDoc: Int32Array;
@@ -65,9 +99,15 @@ export class NeighbourIndex {
   /** Posting values as floats (v, not v * 255): no conversion in the inner loop. */
   private readonly values: Float32Array;
 
+  /**
+   * `featureWeights`: the weights the index was built with (buildNeighbourData), applied to each
+   * query too. The query is not re-normalised: scaling it scales every similarity alike, which
+   * changes neither the ranking nor the normalised votes.
+   */
   constructor(
     readonly data: NeighbourData,
     readonly k: number,
+    private readonly featureWeights: Float32Array | null = null,
   ) {
     this.sims = new Float32Array(data.n);
     this.topDoc = new Int32Array(k);
@@ -85,12 +125,13 @@ export class NeighbourIndex {
     const values = this.values;
     const sims = this.sims;
     const { idx, val } = x;
+    const fw = this.featureWeights;
     // Plain accumulation, then one scan of all n similarities: cheaper than tracking which texts
     // were touched (a branch and a store per posting) once a query touches a good share of them.
     for (let i = 0; i < idx.length; i++) {
       const row = idx[i]!;
       if (row + 1 >= rowPtr.length) continue;
-      const v = val[i]!;
+      const v = fw ? val[i]! * fw[row]! : val[i]!;
       const end = rowPtr[row + 1]!;
       for (let p = rowPtr[row]!; p < end; p++) sims[docs[p]!]! += v * values[p]!;
     }

@@ -12,7 +12,7 @@
  */
 import { fitTemperature, softmaxInto } from './calibration.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from './features.js';
-import { buildNeighbourData, decodeDocs, encodeDocs, NeighbourIndex, type NeighbourData } from './knn.js';
+import { buildNeighbourData, decodeDocs, encodeDocs, NeighbourIndex, relevanceWeights, type NeighbourData } from './knn.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type LinearWeights } from './linear.js';
 import { seededRng, shuffleInPlace } from '../util/random.js';
 import { Vectorizer, type Csr, type SparseVec } from './vectorizer.js';
@@ -73,14 +73,20 @@ export type Solver = 'crammer-singer' | 'one-vs-rest';
 export const DEFAULT_TRAIN = { seed: 1, minDf: 2, solver: 'crammer-singer' as Solver, classWeight: 'balanced' as const, holdout: 0.15 };
 /**
  * k and weight picked by 2-fold, the index cut by 5-fold cross-validation on Banking77's train.csv
- * (bench/distill/validate.ts --neighbours): +0.16 pts out of fold over the SVM alone.
+ * (bench/distill/validate.ts --neighbours): +0.16 pts out of fold over the SVM alone; the weighted
+ * similarity (metricPower 1) +0.15 more.
  */
-export const DEFAULT_NEIGHBOURS: NeighbourOptions = { k: 20, weight: 0.4, maxDfShare: 0.25 };
+export const DEFAULT_NEIGHBOURS: NeighbourOptions = { k: 20, weight: 0.4, maxDfShare: 0.25, metricPower: 1 };
 export interface NeighbourOptions {
   k: number;
   weight: number;
   /** Features in more than this share of the training texts are not indexed (e.g. 0.25): faster queries. */
   maxDfShare?: number;
+  /**
+   * Similarity with each feature weighted by the norm of its SVM weight row to this power
+   * (src/distill/knn.ts relevanceWeights); 0 or absent: plain cosine of the TF-IDF vectors.
+   */
+  metricPower?: number;
 }
 /** C candidates per solver (chosen by 5-fold cross-validation on Banking77's train.csv; see bench/distill/validate.ts). */
 export const DEFAULT_C_GRID: Record<Solver, number[]> = { 'crammer-singer': [1], 'one-vs-rest': [0.5, 1] };
@@ -125,6 +131,8 @@ export interface NeighbourFile {
   maxDfShare: number | null;
   /** Temperature on the log of the mixed probabilities (1 when uncalibrated). */
   temperature: number;
+  /** Features weighted by their SVM weight-row norm to this power in the similarity (absent or 0: unweighted). */
+  metricPower?: number | null;
   n: number;
   /** uint16 class index per training text. */
   labels: string;
@@ -170,7 +178,8 @@ interface Member {
   invTemperature: number;
 }
 
-function loadNeighbours(f: NeighbourFile, dim: number, K: number): { index: NeighbourIndex; weight: number; temperature: number } {
+function loadNeighbours(f: NeighbourFile, first: LinearWeights, K: number): { index: NeighbourIndex; weight: number; temperature: number } {
+  const dim = first.dim;
   const rowPtr = fromB64(f.rowPtr, (b) => new Int32Array(b));
   if (rowPtr.length !== dim + 1 || rowPtr[0] !== 0 || rowPtr.some((x, j) => j > 0 && x < rowPtr[j - 1]!)) throw new Error('model file: neighbour index sizes do not match');
   const data: NeighbourData = {
@@ -184,7 +193,10 @@ function loadNeighbours(f: NeighbourFile, dim: number, K: number): { index: Neig
   if (data.labels.some((c) => c >= K) || data.docs.some((d) => d < 0 || d >= f.n)) throw new Error('model file: neighbour index out of range');
   if (!(f.k >= 1) || !(f.weight >= 0 && f.weight < 1)) throw new Error('model file: bad neighbour k or weight');
   if (!(f.temperature > 0)) throw new Error('model file: bad neighbour temperature');
-  return { index: new NeighbourIndex(data, Math.floor(f.k)), weight: f.weight, temperature: f.temperature };
+  const power = f.metricPower ?? 0;
+  if (!(power >= 0)) throw new Error('model file: bad neighbour metric power');
+  const weights = power > 0 ? relevanceWeights(first.w, dim, K, power) : null;
+  return { index: new NeighbourIndex(data, Math.floor(f.k), weights), weight: f.weight, temperature: f.temperature };
 }
 
 function loadMember(m: MemberFile, K: number, embedding: EmbeddingBlock | null): Member {
@@ -199,9 +211,7 @@ function loadMember(m: MemberFile, K: number, embedding: EmbeddingBlock | null):
   const scale = fromB64(m.rowScale, (b) => new Float32Array(b));
   const dim = vectorizer.dim;
   if (q.length !== dim * K || scale.length !== dim || m.bias.length !== K) throw new Error('model file: weight sizes do not match the vocabulary');
-  const w = new Float32Array(dim * K);
-  for (let j = 0; j < dim; j++) for (let c = 0; c < K; c++) w[j * K + c] = q[j * K + c]! * scale[j]!;
-  return { vectorizer, linear: { classes: K, dim, w, bias: Float32Array.from(m.bias) }, invTemperature: 1 / m.temperature };
+  return { vectorizer, linear: { classes: K, dim, w: dequantise(q, scale, K), bias: Float32Array.from(m.bias) }, invTemperature: 1 / m.temperature };
 }
 
 export class StudentClassifier {
@@ -222,7 +232,7 @@ export class StudentClassifier {
     this.scores = new Float64Array(K);
     this.probs = new Float64Array(K);
     this.votes = new Float64Array(K);
-    this.neighbours = file.neighbours ? loadNeighbours(file.neighbours, this.members[0]!.vectorizer.dim, K) : null;
+    this.neighbours = file.neighbours ? loadNeighbours(file.neighbours, this.members[0]!.linear, K) : null;
   }
 
   static fromFile(data: unknown): StudentClassifier {
@@ -312,6 +322,13 @@ function argmax(s: ArrayLike<number>): number {
   return best;
 }
 
+function dequantise(q: Int8Array, rowScale: Float32Array, K: number): Float32Array {
+  const dim = rowScale.length;
+  const w = new Float32Array(dim * K);
+  for (let j = 0; j < dim; j++) for (let c = 0; c < K; c++) w[j * K + c] = q[j * K + c]! * rowScale[j]!;
+  return w;
+}
+
 function quantise(m: LinearWeights): { q: Int8Array; rowScale: Float32Array } {
   const K = m.classes;
   const q = new Int8Array(m.dim * K);
@@ -330,7 +347,7 @@ function quantise(m: LinearWeights): { q: Int8Array; rowScale: Float32Array } {
 const maxDfOf = (o: NeighbourOptions, n: number) => (o.maxDfShare === undefined ? Infinity : Math.max(1, Math.floor(o.maxDfShare * n)));
 
 function neighbourFile(d: NeighbourData, o: NeighbourOptions): NeighbourFile {
-  return { k: o.k, weight: o.weight, maxDfShare: o.maxDfShare ?? null, temperature: 1, n: d.n, labels: b64(d.labels), rowPtr: b64(d.rowPtr), docs: b64(encodeDocs(d.docs, d.rowPtr)), values: b64(d.values) };
+  return { k: o.k, weight: o.weight, maxDfShare: o.maxDfShare ?? null, temperature: 1, metricPower: o.metricPower ?? 0, n: d.n, labels: b64(d.labels), rowPtr: b64(d.rowPtr), docs: b64(encodeDocs(d.docs, d.rowPtr)), values: b64(d.values) };
 }
 
 export function trainStudent(examples: readonly TrainExample[], options: TrainOptions = {}): StudentClassifier {
@@ -396,7 +413,9 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       if (m === 0 && neighbourOpts && !embedding) {
         // The neighbours of each held-out text among the training split, to calibrate the mixture.
         const { vec, X, yRows } = best!.fitted;
-        const index = new NeighbourIndex(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length)), neighbourOpts.k);
+        const { model } = best!.fitted;
+        const fw = neighbourOpts.metricPower ? relevanceWeights(model.w, model.dim, K, neighbourOpts.metricPower) : null;
+        const index = new NeighbourIndex(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length), fw), neighbourOpts.k, fw);
         heldVotes = held.map((i) => Float64Array.from(index.votesInto(vec.transformRaw(raws[i]!), new Float64Array(K))));
       }
       C = best!.C;
@@ -406,8 +425,12 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       });
     }
     const { vec, model, X, yRows } = fit(usable.map((_, i) => i), C);
-    if (m === 0 && neighbourOpts && !embedding) neighbours = neighbourFile(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length)), neighbourOpts);
     const { q, rowScale } = quantise(model);
+    if (m === 0 && neighbourOpts && !embedding) {
+      // Weights from the quantised model, as the served model computes them from the file.
+      const fw = neighbourOpts.metricPower ? relevanceWeights(dequantise(q, rowScale, K), model.dim, K, neighbourOpts.metricPower) : null;
+      neighbours = neighbourFile(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length), fw), neighbourOpts);
+    }
     members.push({
       features: spec,
       C,

@@ -235,6 +235,36 @@ test('nearest-neighbour index: votes come from the k most similar training vecto
   assert.deepEqual([...decodeDocs(encodeDocs(docs, rowPtr), rowPtr)], [...docs]);
 });
 
+test('neighbour metric: features weigh by their linear weight-row norm, in the index and in the query', async () => {
+  const { buildNeighbourData, NeighbourIndex, relevanceWeights } = await import('../../src/distill/knn.js');
+  // 2 classes, 3 feature rows: row 0 has weights (3, 4) -> norm 5; row 1 none; row 2 (0, 1) -> 1.
+  const w = Float32Array.from([3, 4, 0, 0, 0, 1]);
+  assert.deepEqual([...relevanceWeights(w, 3, 2, 1)], [5, 0, 1]);
+  assert.deepEqual([...relevanceWeights(w, 3, 2, 2)], [25, 0, 1]);
+  // The query shares feature 1 with text 0 (which the classifier ignores) and feature 0 with text 1.
+  const vecs = [
+    { idx: Int32Array.from([1, 2]), val: Float32Array.from([0.9, Math.sqrt(1 - 0.81)]) },
+    { idx: Int32Array.from([0, 2]), val: Float32Array.from([0.6, 0.8]) },
+  ];
+  const X = Vectorizer.toCsr(vecs, 3);
+  const y = Int32Array.from([0, 1]);
+  const q = { idx: Int32Array.from([0, 1]), val: Float32Array.from([0.6, 0.8]) };
+  const out = new Float64Array(2);
+  // Unweighted: 0.8 * 0.9 for text 0 beats 0.6 * 0.6 for text 1.
+  assert.deepEqual([...new NeighbourIndex(buildNeighbourData(X, y), 1).votesInto(q, out)], [1, 0]);
+  // Weighted: feature 1 counts for nothing, so text 1 is the only neighbour left.
+  const fw = relevanceWeights(w, 3, 2, 1);
+  const weighted = buildNeighbourData(X, y, Infinity, Infinity, fw);
+  assert.equal(weighted.docs.length, 3, 'the zero-weight posting of feature 1 is not stored');
+  assert.deepEqual([...new NeighbourIndex(weighted, 2, fw).votesInto(q, out)], [0, 1]);
+  // The index's values are the weighted rows re-normalised: text 1 = (0.6 * 5, 0, 0.8) / norm.
+  const norm = Math.hypot(3, 0.8);
+  const at = (row: number, doc: number) => weighted.values[[...weighted.docs.subarray(weighted.rowPtr[row]!, weighted.rowPtr[row + 1]!)].indexOf(doc) + weighted.rowPtr[row]!]!;
+  assert.equal(at(0, 1), Math.round((3 / norm) * 255));
+  assert.equal(at(2, 1), Math.round((0.8 / norm) * 255));
+  assert.equal(at(2, 0), 255, 'text 0 is all feature 2 once feature 1 weighs nothing');
+});
+
 test('neighbour votes are stored in the model file, mixed into the probabilities, and optional', () => {
   const withNn = trainStudent(train, { seed: 4, neighbours: { k: 1, weight: 0.99 } });
   const without = trainStudent(train, { seed: 4, neighbours: false });
