@@ -6,7 +6,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { SluiceConfig } from '../config/schema.js';
 import { captureMigrations, KyselyCaptureStore, type CaptureQuery } from '../distill/captures.js';
@@ -42,6 +42,7 @@ interface TrainCliOptions {
   embedModel?: string;
   /** commander: `--no-neighbours` sets it false. */
   neighbours: boolean;
+  classPrior: 'uniform' | 'train';
 }
 
 function parseSeed(v: string): number {
@@ -77,6 +78,11 @@ export function distillCommand(): Command {
     .option('--teacher-batch <n>', 'texts per teacher request', (v: string) => parseSeed(v) || 1, 20)
     .option('-c, --config <file>', 'config file (backends for --teacher, privacy policy, dataDir for the teacher cache)')
     .option('--no-neighbours', 'the SVM alone, without nearest-neighbour votes: about 4x faster per item and half the file, a little less accurate')
+    .addOption(
+      new Option('--class-prior <prior>', 'label distribution predictions assume: uniform (labels equally likely; for data collected per label) or train (the training data\'s label shares; for a sample of traffic)')
+        .choices(['uniform', 'train'])
+        .default('uniform'),
+    )
     .option('--embed-model <gguf-or-model>', 'add embedding features from this embedder: a .gguf file, or <backend>/<model> of the config (recorded in the model file)')
     .action(async (opts: TrainCliOptions) => {
       try {
@@ -253,7 +259,7 @@ async function trainCli(opts: TrainCliOptions): Promise<void> {
   if (opts.teacher !== undefined) await teacherLabels(examples, opts, log);
   log(`training on ${examples.length} examples from ${opts.train}`);
   const t0 = performance.now();
-  const trainOptions = { seed: opts.seed, cGrid: opts.c, ...(opts.neighbours === false ? { neighbours: false as const } : {}), onProgress: (m: string) => log(`  ${m}`) };
+  const trainOptions = { seed: opts.seed, cGrid: opts.c, classPrior: opts.classPrior, ...(opts.neighbours === false ? { neighbours: false as const } : {}), onProgress: (m: string) => log(`  ${m}`) };
   const source = opts.embedModel ? await openEmbedSource(opts.embedModel, { config: opts.config, maxChars: 2000 }) : undefined;
   let r;
   let seconds: number;

@@ -7,7 +7,9 @@
  * calibrated probabilities. Training picks each member's C on a stratified held-out
  * split of the training data (never on test data), fits the temperatures there, then refits every
  * member on all the data. By default, similarity-weighted votes of the nearest training texts
- * (src/distill/knn.ts) are mixed into the probabilities, with their own held-out temperature.
+ * (src/distill/knn.ts) are mixed into the probabilities, with their own held-out temperature; before
+ * that, the SVM's probabilities are divided by the labels' training shares, so that labels count as
+ * equally likely (`classPrior`).
  * Deterministic: the same examples and seed give the same model file.
  */
 import { fitTemperature, softmaxInto } from './calibration.js';
@@ -66,11 +68,19 @@ export interface TrainOptions {
    * `false`: none. Not used with embedding features.
    */
   neighbours?: NeighbourOptions | false;
+  /**
+   * The label distribution predictions assume. `uniform` (default): the SVM's probabilities are
+   * divided by each label's share of the training data (Bayes' rule for equally likely labels), so
+   * a label that happens to have many training texts is not favoured for that alone; right for
+   * training sets collected per label. `train`: keep the training data's label shares as the prior;
+   * right when the training texts are a sample of the traffic (e.g. teacher-labelled captures).
+   */
+  classPrior?: 'uniform' | 'train';
   onProgress?: (message: string) => void;
 }
 
 export type Solver = 'crammer-singer' | 'one-vs-rest';
-export const DEFAULT_TRAIN = { seed: 1, minDf: 2, solver: 'crammer-singer' as Solver, classWeight: 'balanced' as const, holdout: 0.15 };
+export const DEFAULT_TRAIN = { seed: 1, minDf: 2, solver: 'crammer-singer' as Solver, classWeight: 'balanced' as const, holdout: 0.15, classPrior: 'uniform' as 'uniform' | 'train' };
 /**
  * k and weight picked by 2-fold, the index cut by 5-fold cross-validation on Banking77's train.csv
  * (bench/distill/validate.ts --neighbours): +0.16 pts out of fold over the SVM alone; the weighted
@@ -121,6 +131,12 @@ export interface StudentModelFile {
   members: MemberFile[];
   /** Nearest-neighbour votes over the first member's vectors (absent in older files: none). */
   neighbours?: NeighbourFile | null;
+  /**
+   * Each label's share of the training data when predictions assume equally likely labels
+   * (`classPrior: 'uniform'`): the SVM's probabilities are divided by it. Absent or null: the
+   * training shares stay the prior.
+   */
+  trainPrior?: number[] | null;
 }
 
 /** The training texts' vectors as an inverted index; arrays are base64 (see NeighbourData). */
@@ -220,6 +236,8 @@ export class StudentClassifier {
   private readonly scores: Float64Array;
   private readonly probs: Float64Array;
   private readonly votes: Float64Array;
+  /** 1 / training share per label, when predictions assume equally likely labels. */
+  private readonly invPrior: Float64Array | null;
   private readonly neighbours: { index: NeighbourIndex; weight: number; temperature: number } | null;
   /** The first member's vector of the text last scored (the neighbour query). */
   private firstVec: SparseVec | null = null;
@@ -232,6 +250,9 @@ export class StudentClassifier {
     this.scores = new Float64Array(K);
     this.probs = new Float64Array(K);
     this.votes = new Float64Array(K);
+    const prior = file.trainPrior;
+    if (prior && (prior.length !== K || prior.some((x) => !(x > 0)))) throw new Error('model file: trainPrior must hold a positive share per label');
+    this.invPrior = prior ? Float64Array.from(prior, (x) => 1 / x) : null;
     this.neighbours = file.neighbours ? loadNeighbours(file.neighbours, this.members[0]!.linear, K) : null;
   }
 
@@ -277,6 +298,7 @@ export class StudentClassifier {
   /** Calibrated class probabilities; the returned array is reused by the next call. */
   probabilities(text: string, embedding?: ArrayLike<number>): Float64Array {
     const p = softmaxInto(this.rawScores(text, embedding), this.file.temperature, this.probs);
+    if (this.invPrior) reweightInto(p, this.invPrior);
     const nn = this.neighbours;
     if (nn && nn.weight > 0) {
       const votes = nn.index.votesInto(this.firstVec!, this.votes);
@@ -314,6 +336,14 @@ export function stratifiedSplit(y: Int32Array, classes: number, share: number, s
     train.push(...members.slice(k));
   }
   return { train: train.sort((a, b) => a - b), held: held.sort((a, b) => a - b) };
+}
+
+/** p_c * w_c, normalised to sum to 1, in place (Bayes' rule for a change of prior). */
+function reweightInto(p: Float64Array, w: Float64Array): Float64Array {
+  let z = 0;
+  for (let c = 0; c < p.length; c++) z += p[c] = p[c]! * w[c]!;
+  if (z > 0) for (let c = 0; c < p.length; c++) p[c] = p[c]! / z;
+  return p;
 }
 
 function argmax(s: ArrayLike<number>): number {
@@ -375,6 +405,15 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
   const K = labels.length;
   const labelIndex = new Map(labels.map((l, i) => [l, i]));
   const y = Int32Array.from(usable.map((e) => labelIndex.get(e.label)!));
+  const classPrior = options.classPrior ?? DEFAULT_TRAIN.classPrior;
+  if (classPrior !== 'uniform' && classPrior !== 'train') throw new Error(`classPrior: "uniform" or "train", not ${String(classPrior)}`);
+  let trainPrior: number[] | null = null;
+  if (classPrior === 'uniform') {
+    const counts = new Array<number>(K).fill(0);
+    for (const c of y) counts[c]!++;
+    trainPrior = counts.map((n) => n / y.length);
+  }
+  const invPrior = trainPrior ? Float64Array.from(trainPrior, (x) => 1 / x) : null;
   const { train, held } = stratifiedSplit(y, K, holdout, seed);
   const calibrated = held.length >= MIN_HOLDOUT;
   const heldGold = Int32Array.from(held.map((i) => y[i]!));
@@ -446,7 +485,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
   let holdoutAccuracy: number | null = null;
   if (calibrated) {
     temperature = fitTemperature(combinedHeld, heldGold);
-    holdoutAccuracy = accuracyOf(combinedHeld);
+    holdoutAccuracy = accuracyOf(invPrior ? combinedHeld.map((s) => reweightInto(softmaxInto(s, temperature, new Float64Array(K)), invPrior)) : combinedHeld);
     log(`${specs.length > 1 ? "ensemble" : "model"}: held-out accuracy ${(holdoutAccuracy * 100).toFixed(2)}%; temperature ${temperature.toFixed(4)}`);
     // (Assigned inside the member loop's callback, which TypeScript's narrowing does not see.)
     const nf = neighbours as NeighbourFile | null;
@@ -457,6 +496,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       const a = nf.weight;
       const mixed = combinedHeld.map((s, k) => {
         const p = softmaxInto(s, temperature, new Float64Array(K));
+        if (invPrior) reweightInto(p, invPrior);
         return p.map((x, c) => Math.log((1 - a) * x + a * heldVotes![k]![c]!));
       });
       nf.temperature = fitTemperature(mixed, heldGold);
@@ -474,6 +514,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
     embedding,
     members,
     neighbours,
+    trainPrior,
   };
   // Serve exactly what the file holds (quantised weights), so numbers printed after training are
   // the numbers `sluice classify` reproduces from the file.

@@ -35,9 +35,15 @@ test('distill classify trains, writes a model, and prints test scores; classify 
   assert.equal(file.format, 'sluice-student-classifier');
   assert.equal(file.training.seed, 3);
   assert.ok(file.neighbours, 'nearest-neighbour votes are on by default');
-  const plain = sluice(['distill', 'classify', '--train', 'train.csv', '--text-col', 'utterance', '--label-col', 'intent', '--out', 'plain.json', '--no-neighbours', '-q'], dir);
+  assert.ok(Array.isArray(file.trainPrior), 'labels are equally likely by default (the training shares are stored)');
+  const plain = sluice(['distill', 'classify', '--train', 'train.csv', '--text-col', 'utterance', '--label-col', 'intent', '--out', 'plain.json', '--no-neighbours', '--class-prior', 'train', '-q'], dir);
   assert.equal(plain.code, 0, plain.err);
-  assert.equal(JSON.parse(readFileSync(join(dir, 'plain.json'), 'utf8')).neighbours ?? null, null, '--no-neighbours: the SVM alone');
+  const plainFile = JSON.parse(readFileSync(join(dir, 'plain.json'), 'utf8'));
+  assert.equal(plainFile.neighbours ?? null, null, '--no-neighbours: the SVM alone');
+  assert.equal(plainFile.trainPrior, null, '--class-prior train: the training shares stay the prior');
+  const badPrior = sluice(['distill', 'classify', '--train', 'train.csv', '--out', 'x.json', '--class-prior', 'zipf'], dir);
+  assert.notEqual(badPrior.code, 0);
+  assert.match(badPrior.err, /class-prior/);
 
   const r = sluice(['classify', '--model', 'model.json', '--test', 'test.csv', '--text-col', 'utterance', '--label-col', 'intent', '--json'], dir);
   assert.equal(r.code, 0, r.err);

@@ -298,3 +298,27 @@ test('neighbour votes are stored in the model file, mixed into the probabilities
   truncated.neighbours.docs = truncated.neighbours.docs.slice(0, 40);
   assert.throws(() => StudentClassifier.fromFile(truncated), /neighbour index/);
 });
+
+test('class prior: by default labels are equally likely (Bayes\' rule on the training shares); `train` keeps the shares', () => {
+  // Label "many" has 10x the training texts of "few"; both share the word "account".
+  const examples = [
+    ...Array.from({ length: 60 }, (_, i) => ({ text: `my account statement number ${i} please`, label: 'many' })),
+    ...Array.from({ length: 6 }, (_, i) => ({ text: `close account forever ${i}`, label: 'few' })),
+    ...Array.from({ length: 30 }, (_, i) => ({ text: `card arrived late ${i}`, label: 'other' })),
+  ];
+  const uniform = trainStudent(examples, { seed: 2, neighbours: false });
+  const shares = uniform.file.trainPrior!;
+  assert.deepEqual(shares, [6 / 96, 60 / 96, 30 / 96], 'labels sorted: few, many, other');
+  const kept = trainStudent(examples, { seed: 2, neighbours: false, classPrior: 'train' });
+  assert.equal(kept.file.trainPrior, null);
+  // Same SVM and temperature, so the odds differ by exactly the inverse ratio of the shares.
+  const pu = Array.from(uniform.probabilities('account'));
+  const pt = Array.from(kept.probabilities('account'));
+  const ratio = (p: number[]) => p[0]! / p[1]!;
+  assert.ok(Math.abs(ratio(pu) / ratio(pt) - 60 / 6) < 1e-6, `odds few:many ${ratio(pu)} vs ${ratio(pt)}`);
+  assert.ok(Math.abs(pu.reduce((a, b) => a + b) - 1) < 1e-9);
+  // The prior round-trips through the file, and a damaged one is refused.
+  assert.deepEqual(Array.from(StudentClassifier.fromJSON(JSON.stringify(uniform.toJSON())).probabilities('account')), pu);
+  assert.throws(() => StudentClassifier.fromFile({ ...uniform.toJSON(), trainPrior: [0.5, 0.5] }), /trainPrior/);
+  assert.throws(() => trainStudent(examples, { classPrior: 'bogus' as 'train' }), /classPrior/);
+});
