@@ -270,7 +270,8 @@ export class ShadowRunner {
 }
 
 /** The ledger as shadow mode uses it: budgets to respect, and records marked `shadow`. */
-export function ledgerAccounts(ledger: Ledger, instance = `${hostname()}:${process.pid}`): ShadowAccounts {
+export function ledgerAccounts(ledger: Ledger, options: { instance?: string; onCharged?: (e: UsageEvent, p: Priced) => void } = {}): ShadowAccounts {
+  const instance = options.instance ?? `${hostname()}:${process.pid}`;
   return {
     blocked(keyName) {
       const key = keyName ?? '';
@@ -285,6 +286,7 @@ export function ledgerAccounts(ledger: Ledger, instance = `${hostname()}:${proce
       ledger.counters.countUsage(e.keyName ?? '', Date.now(), 0, priced.side === 'cloud' ? priced.costNusd : 0);
       // Side `shadow` and no baseline: not client traffic, so it neither counts as served nor as saved.
       ledger.writer?.add({ ...toRecord(e, priced, finishedAt, instance), side: 'shadow', baseline_nusd: 0 });
+      options.onCharged?.(e, priced);
       return priced.costNusd;
     },
   };
@@ -370,7 +372,8 @@ export class GatewayShadow {
   }
 
   /** Connects the ledger (its database holds the outcomes; null database: shadow mode stays off). */
-  attach(ledger: Ledger, store?: OutcomeStore, accounts?: ShadowAccounts): void {
+  /** `onCharged`: each shadow and judge call once priced (the gateway's Prometheus metrics). */
+  attach(ledger: Ledger, store?: OutcomeStore, accounts?: ShadowAccounts, onCharged?: (e: UsageEvent, p: Priced) => void): void {
     if (!this.target) return;
     const db = ledger.database?.db;
     if (!db && !store) {
@@ -383,7 +386,7 @@ export class GatewayShadow {
       guard: this.guard,
       sanitize: (t) => redactText(this.privacy, t, 'mask').redacted,
       store: store ?? migratedFirst(new KyselyOutcomeStore(db!), () => ledger.database!.migrate()),
-      accounts: accounts ?? ledgerAccounts(ledger),
+      accounts: accounts ?? ledgerAccounts(ledger, onCharged ? { onCharged } : {}),
       logger: this.logger,
     });
     ledger.onPriced(this.onPriced);

@@ -52,6 +52,7 @@ export class GatewayMetrics {
   private readonly decisions: Children<Counter<string>>;
   private readonly pii: Children<Counter<string>>;
   private readonly fallbacks: Children<Counter<string>>;
+  private readonly shadowCalls: Children<Counter<string>>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -71,6 +72,9 @@ export class GatewayMetrics {
     );
     this.decisions = new Children(
       new Counter({ name: 'sluice_route_decisions_total', help: "The router's first choice (local/cloud) and the policy that made it.", labelNames: ['route', 'reason'], registers }),
+    );
+    this.shadowCalls = new Children(
+      new Counter({ name: 'sluice_shadow_calls_total', help: 'Shadow-mode cloud calls (second opinions and judge calls) by backend and outcome; their tokens and cost are under route="shadow".', labelNames: ['backend', 'status'], registers }),
     );
     this.pii = new Children(new Counter({ name: 'sluice_pii_findings_total', help: 'Requests in which the privacy guard found an entity type (types only, never values).', labelNames: ['type'], registers }));
     this.fallbacks = new Children(
@@ -174,6 +178,19 @@ export class GatewayMetrics {
     if (e.route !== null) this.decisions.get(`${e.route}|${e.routeReason}`, e.route, e.routeReason ?? 'unknown').inc();
     for (let i = 0; i < e.piiTypes.length; i++) this.pii.get(e.piiTypes[i]!, e.piiTypes[i]!).inc();
     if (e.fallbackFrom.length > 0 && e.status === 'ok') this.fallbacks.get(backend, backend).inc();
+  };
+
+  /**
+   * Per shadow-mode call (the second opinion or the judge; src/distill/shadow.ts): not client
+   * traffic, so not in sluice_requests_total, but its tokens and cost are real cloud spend and
+   * count under route "shadow".
+   */
+  readonly observeShadow = (e: UsageEvent, p: Priced): void => {
+    const backend = e.backend ?? 'none';
+    this.shadowCalls.get(`${backend}|${e.status}`, backend, e.status).inc();
+    if (e.promptTokens > 0) this.tokens.get('shadow|p', 'shadow', 'prompt').inc(e.promptTokens);
+    if (e.completionTokens > 0) this.tokens.get('shadow|c', 'shadow', 'completion').inc(e.completionTokens);
+    if (p.costNusd > 0) this.cost.get('shadow', 'shadow').inc(p.costNusd / NANO_PER_USD);
   };
 
   metrics(): Promise<string> {

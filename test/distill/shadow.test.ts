@@ -159,6 +159,12 @@ describe('shadow mode over HTTP', () => {
     assert.equal(report.by_route.shadow!.requests, 2);
     assert.equal(report.by_route.shadow!.cost_usd, (o.cloudCostNusd + o.judgeCostNusd) / 1e9, 'their cost is accounted');
     assert.ok(gw.gateway.ledger.budgets.spentThisMonth('test-key') > 0, 'and charged to the key');
+    // Prometheus: two shadow calls with their cost under route "shadow", and not as client requests.
+    const metrics = await gw.gateway.metrics.metrics();
+    assert.match(metrics, /sluice_shadow_calls_total\{backend="cloud",status="ok"\} 2\b/);
+    const cost = Number(/sluice_cost_usd_total\{route="shadow"\} (\S+)/.exec(metrics)?.[1]);
+    assert.ok(Math.abs(cost - (o.cloudCostNusd + o.judgeCostNusd) / 1e9) < 1e-12, `shadow cost in /metrics: ${cost}`);
+    assert.doesNotMatch(metrics, /sluice_requests_total\{[^}]*route="shadow"/);
     await db.deleteFrom('ledger_requests').execute();
   });
 
