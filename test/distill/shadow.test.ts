@@ -22,6 +22,7 @@ import { openLedgerDatabase } from '../../src/ledger/database.js';
 import { buildReport } from '../../src/ledger/report.js';
 import type { LedgerDb } from '../../src/ledger/schema.js';
 import { LearnedRouter } from '../../src/router/learned.js';
+import { DIALECTS, freshDatabase, type TestDatabase } from '../ledger/databases.js';
 import { outcomeTables } from '../../src/router/ledger-source.js';
 
 const EMAIL = 'jane.doe@example.com';
@@ -312,6 +313,39 @@ test('a key over its monthly cloud budget is not shadowed; the shadow spend itse
     await gw.close();
     await cloud.close();
   }
+});
+
+for (const dialect of DIALECTS) describe(`the outcomes table (${dialect.kind})`, { skip: dialect.skip }, () => {
+  let target: TestDatabase;
+  let db: ReturnType<typeof openLedgerDatabase>;
+  before(async () => {
+    target = await freshDatabase(dialect.kind);
+    db = openLedgerDatabase({ url: target.url, file: target.file, extraMigrations: [shadowMigrations] });
+    await db.migrate();
+  });
+  after(async () => {
+    await db?.close();
+    await target?.drop();
+  });
+
+  test('rows round-trip with their types (booleans, nulls, nano-dollars past 2^31) and filter by time, key and model', async () => {
+    const store = new KyselyOutcomeStore(db.db);
+    const base = { task: 'chat', turns: 2, localModel: 'local', cloudModel: 'upstream-big', judgeModel: 'upstream-judge', localScore: 7, cloudScore: 9, cloudCostNusd: 3_000_000_000, judgeCostNusd: 20_000 };
+    const a = await store.add({ ...base, requestId: 'a', keyName: 'alpha', model: 'slm', prompt: 'Where is <EMAIL_1>?', localOk: true, localCostNusd: 1_500, createdAt: 1_000 });
+    await store.add({ ...base, requestId: 'b', keyName: 'beta', model: 'slm', prompt: 'b', localOk: false, localCostNusd: null, localScore: null, createdAt: 2_000 });
+    await store.add({ ...base, requestId: 'c', keyName: null, model: null, prompt: 'c', localOk: null, localCostNusd: 0, createdAt: 3_000 });
+    const all = await store.list();
+    assert.deepEqual(all.map((o) => o.requestId), ['a', 'b', 'c'], 'oldest first');
+    assert.deepEqual(all[0], a);
+    assert.deepEqual(all.map((o) => o.localOk), [true, false, null]);
+    assert.deepEqual(all.map((o) => o.localCostNusd), [1_500, null, 0]);
+    assert.equal(all[1]!.localScore, null);
+    assert.equal(all[2]!.keyName, null);
+    assert.ok(all.every((o) => o.cloudCostNusd === 3_000_000_000 && typeof o.createdAt === 'number'));
+    assert.deepEqual((await store.list({ since: 2_000 })).map((o) => o.requestId), ['b', 'c']);
+    assert.deepEqual((await store.list({ keyName: 'beta' })).map((o) => o.requestId), ['b']);
+    assert.deepEqual((await store.list({ model: 'slm', limit: 1 })).map((o) => o.requestId), ['a']);
+  });
 });
 
 describe('router train --from-ledger', () => {
