@@ -21,7 +21,7 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import type { FinishReason } from '../../api/types.js';
-import { abortError, gatewayError } from '../../errors.js';
+import { abortError, gatewayError, type GatewayError } from '../../errors.js';
 import type { BatchGatherer } from './batching.js';
 import { TextEmitter, type PieceSink, type TokenLogprob, type TopLogprob } from './emitter.js';
 import type { GrammarCache } from './grammars.js';
@@ -29,6 +29,9 @@ import { grammarStops, type Prepared, type Sampling } from './prepare.js';
 import { tokenizeLlamaText } from './tokenize.js';
 import { checkArguments, type ToolCall, type ToolPlan } from './tools.js';
 import { errorMessage } from '../../util/errors.js';
+
+/** Sampled draws of a tool call's arguments before values the grammar could not rule out are an error. */
+const ARGUMENT_DRAWS = 3;
 
 export interface GenerationResult {
   text: string;
@@ -132,19 +135,27 @@ export class Generator {
     const fn = plan.functions.get(name)!;
     const grammar = await this.grammars.jsonSchema(fn.parameters, 'tools');
     const prompt = await promptWith(prefix, name, paramsPrefix);
-    const args = new TextEmitter(grammarStops(grammar), true, false, undefined);
-    const end = await this.phase(sequence, prompt, prep.sampling, signal, progress, { grammar, maxTokens: prep.maxTokens - progress.completionTokens, emitter: args, logprobs: null });
-    args.finish();
-    if (end === 'length') return null;
-    let parsed: unknown;
-    try {
-      parsed = grammar.parse(args.text);
-    } catch (err) {
-      throw gatewayError('internal_error', `The local model's arguments for '${name}' do not parse: ${errorMessage(err)}`, { cause: err });
+    // The grammar fixes the JSON's shape, not every value: an integer can run past what a double
+    // holds (Infinity, not an integer), a number past its `maximum`. Sampled answers get more
+    // draws with other seeds before that is an error; a greedy one would only repeat itself.
+    const draws = prep.sampling.seed !== undefined ? ARGUMENT_DRAWS : 1;
+    for (let draw = 0; ; draw++) {
+      const sampling = draw === 0 ? prep.sampling : { ...prep.sampling, seed: (prep.sampling.seed! + draw * 0x9e3779b1) >>> 0 };
+      const args = new TextEmitter(grammarStops(grammar), true, false, undefined);
+      const end = await this.phase(sequence, prompt, sampling, signal, progress, { grammar, maxTokens: prep.maxTokens - progress.completionTokens, emitter: args, logprobs: null });
+      args.finish();
+      if (end === 'length') return null;
+      let failure: GatewayError;
+      try {
+        const parsed = grammar.parse(args.text);
+        const problem = checkArguments(fn, parsed);
+        if (!problem) return { id: `call_${randomBytes(12).toString('hex')}`, type: 'function', function: { name, arguments: JSON.stringify(parsed) } };
+        failure = gatewayError('internal_error', `The local model's arguments for '${name}' break a rule of its schema the grammar cannot enforce (${problem}).`);
+      } catch (err) {
+        failure = gatewayError('internal_error', `The local model's arguments for '${name}' do not parse: ${errorMessage(err)}`, { cause: err });
+      }
+      if (draw + 1 >= draws) throw failure;
     }
-    const problem = checkArguments(fn, parsed);
-    if (problem) throw gatewayError('internal_error', `The local model's arguments for '${name}' break a rule of its schema the grammar cannot enforce (${problem}).`);
-    return { id: `call_${randomBytes(12).toString('hex')}`, type: 'function', function: { name, arguments: JSON.stringify(parsed) } };
   }
 
   /**

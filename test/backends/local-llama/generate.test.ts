@@ -135,6 +135,40 @@ test('arguments that break a rule the grammar cannot enforce are an error, never
   await assert.rejects(generator.run(sequence, prepared({ tools: plan }), new AbortController().signal, undefined, { completionTokens: 0 }), /maximum|<=|7/);
 });
 
+test('sampled arguments the grammar could not rule out are drawn again with other seeds, up to 3 draws', async () => {
+  const renderer = new ChatRenderer(model);
+  const strict = { type: 'object', properties: { days: { type: 'integer', minimum: 1, maximum: 7 } } };
+  const { plan } = setupTools(
+    { model: 'x', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'forecast', parameters: strict } }], tool_choice: 'required' },
+    renderer,
+    model,
+  );
+  const generator = new Generator(model, new BatchGatherer(), new GrammarCache(llama));
+  const sampled = { temperature: 0.8, topP: undefined, seed: 42, repeatPenalty: null };
+  const run = (script: string[]) => {
+    const { sequence } = scriptedSequence(script);
+    // The seed each draw was sampled with.
+    const seeds: Array<number | undefined> = [];
+    const evaluate = sequence.evaluateWithMetadata.bind(sequence);
+    (sequence as { evaluateWithMetadata: unknown }).evaluateWithMetadata = (input: Token[], metadata: unknown, options: { seed?: number }) => {
+      seeds.push(options?.seed);
+      return (evaluate as (...a: unknown[]) => unknown)(input, metadata, options);
+    };
+    return { seeds, result: generator.run(sequence, prepared({ tools: plan, sampling: sampled, maxTokens: 1500 }), new AbortController().signal, undefined, { completionTokens: 0 }) };
+  };
+  // An integer too long for a double (JSON.parse gives Infinity), then one over the maximum, then a valid one.
+  const ok = run([`{"days": 1${'0'.repeat(400)}}`, '{"days": 30}', '{"days": 3}']);
+  const r = await ok.result;
+  assert.deepEqual(JSON.parse(r.toolCalls[0]!.function.arguments), { days: 3 });
+  assert.equal(ok.seeds.length, 3);
+  assert.equal(ok.seeds[0], 42);
+  assert.equal(new Set(ok.seeds).size, 3, `each draw has its own seed: ${ok.seeds}`);
+  // Three bad draws: the error stands.
+  const bad = run(['{"days": 30}', '{"days": 31}', '{"days": 32}', '{"days": 3}']);
+  await assert.rejects(bad.result, /maximum|<=|7/);
+  assert.equal(bad.seeds.length, 3);
+});
+
 test('text stops and max_tokens end free text; the stop is never part of it', async () => {
   const generator = new Generator(model, new BatchGatherer(), new GrammarCache(llama));
   let { sequence } = scriptedSequence(['Hello there.<|im_end|>\n<|im_start|>user']);
