@@ -122,27 +122,22 @@ test('a call whose arguments max_tokens cuts is not returned (finish_reason leng
   assert.deepEqual(r.toolCalls, []);
 });
 
-test('arguments that break a rule the grammar cannot enforce are an error, never a call', async () => {
-  const renderer = new ChatRenderer(model);
+/** A required call of `forecast(days)`, whose `days` must be 1-7: a rule the grammar cannot enforce. */
+function forecastPlan() {
   const strict = { type: 'object', properties: { days: { type: 'integer', minimum: 1, maximum: 7 } } };
-  const { plan } = setupTools(
-    { model: 'x', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'forecast', parameters: strict } }], tool_choice: 'required' },
-    renderer,
-    model,
-  );
+  const request = { model: 'x', messages: [{ role: 'user' as const, content: 'hi' }], tools: [{ type: 'function' as const, function: { name: 'forecast', parameters: strict } }], tool_choice: 'required' as const };
+  return setupTools(request, new ChatRenderer(model), model).plan;
+}
+
+test('arguments that break a rule the grammar cannot enforce are an error, never a call', async () => {
+  const plan = forecastPlan();
   const generator = new Generator(model, new BatchGatherer(), new GrammarCache(llama));
   const { sequence } = scriptedSequence(['{"days": 30}']);
   await assert.rejects(generator.run(sequence, prepared({ tools: plan }), new AbortController().signal, undefined, { completionTokens: 0 }), /maximum|<=|7/);
 });
 
 test('sampled arguments the grammar could not rule out are drawn again with other seeds, up to 3 draws', async () => {
-  const renderer = new ChatRenderer(model);
-  const strict = { type: 'object', properties: { days: { type: 'integer', minimum: 1, maximum: 7 } } };
-  const { plan } = setupTools(
-    { model: 'x', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'forecast', parameters: strict } }], tool_choice: 'required' },
-    renderer,
-    model,
-  );
+  const plan = forecastPlan();
   const generator = new Generator(model, new BatchGatherer(), new GrammarCache(llama));
   const sampled = { temperature: 0.8, topP: undefined, seed: 42, repeatPenalty: null };
   const run = (script: string[]) => {
