@@ -22,7 +22,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fitTemperature, softmaxInto } from '../../src/distill/calibration.js';
+import { fitTemperature, reweightInto, softmaxInto } from '../../src/distill/calibration.js';
 import { readExamples } from '../../src/distill/csv.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from '../../src/distill/features.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type SvmOptions } from '../../src/distill/linear.js';
@@ -198,17 +198,14 @@ for (const variant of chosen) {
     const p = new Float64Array(K);
     // The student's default prior: labels equally likely, so the SVM's probabilities are divided by
     // the labels' training shares (the folds are stratified: every fold has the same shares).
-    const share = new Float64Array(K);
-    for (const c of y) share[c]! += 1 / y.length;
+    const invShare = new Float64Array(K);
+    for (const c of y) invShare[c]! += 1 / y.length;
+    invShare.forEach((s, c) => (invShare[c] = 1 / s));
     for (const { a, key, name } of neighbourSettings) {
       for (const uniform of [false, true]) {
         const mixed = evaluated.map((i) => {
           softmaxInto(scores[i]!, T, p);
-          if (uniform) {
-            let z = 0;
-            for (let c = 0; c < K; c++) z += p[c] = p[c]! / share[c]!;
-            for (let c = 0; c < K; c++) p[c] = p[c]! / z;
-          }
+          if (uniform) reweightInto(p, invShare);
           const vts = votes.get(key)![i]!;
           return argmax(p.map((x, c) => (1 - a) * x + a * vts[c]!)) === y[i];
         });

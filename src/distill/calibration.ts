@@ -4,6 +4,14 @@
  * says it is — which is what makes `--abstain-below p` mean "answer when at least p likely right".
  */
 
+/** p_c * w_c, normalised to sum to 1, in place (Bayes' rule for a change of prior: w = new prior / old prior). */
+export function reweightInto(p: Float64Array, w: ArrayLike<number>): Float64Array {
+  let z = 0;
+  for (let c = 0; c < p.length; c++) z += p[c] = p[c]! * w[c]!;
+  if (z > 0) for (let c = 0; c < p.length; c++) p[c] = p[c]! / z;
+  return p;
+}
+
 /** Softmax of `scores / T` into `out`; returns out. */
 export function softmaxInto(scores: ArrayLike<number>, T: number, out: Float64Array): Float64Array {
   const K = out.length;

@@ -371,12 +371,14 @@ export class GatewayShadow {
     this.onAnswer = target ? (a) => this.note(a) : undefined;
   }
 
-  /** Connects the ledger (its database holds the outcomes; null database: shadow mode stays off). */
-  /** `onCharged`: each shadow and judge call once priced (the gateway's Prometheus metrics). */
-  attach(ledger: Ledger, store?: OutcomeStore, accounts?: ShadowAccounts, onCharged?: (e: UsageEvent, p: Priced) => void): void {
+  /**
+   * Connects the ledger (its database holds the outcomes; null database: shadow mode stays off).
+   * `onCharged`: each shadow and judge call once priced (the gateway's Prometheus metrics).
+   */
+  attach(ledger: Ledger, onCharged?: (e: UsageEvent, p: Priced) => void): void {
     if (!this.target) return;
     const db = ledger.database?.db;
-    if (!db && !store) {
+    if (!db) {
       this.logger.warn('shadow mode is configured but the ledger is off: nothing is shadowed');
       return;
     }
@@ -385,8 +387,8 @@ export class GatewayShadow {
       target: this.target,
       guard: this.guard,
       sanitize: (t) => redactText(this.privacy, t, 'mask').redacted,
-      store: store ?? migratedFirst(new KyselyOutcomeStore(db!), () => ledger.database!.migrate()),
-      accounts: accounts ?? ledgerAccounts(ledger, onCharged ? { onCharged } : {}),
+      store: migratedFirst(new KyselyOutcomeStore(db), () => ledger.database!.migrate()),
+      accounts: ledgerAccounts(ledger, onCharged ? { onCharged } : {}),
       logger: this.logger,
     });
     ledger.onPriced(this.onPriced);

@@ -12,7 +12,7 @@
  * equally likely (`classPrior`).
  * Deterministic: the same examples and seed give the same model file.
  */
-import { fitTemperature, softmaxInto } from './calibration.js';
+import { fitTemperature, reweightInto, softmaxInto } from './calibration.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from './features.js';
 import { buildNeighbourData, decodeDocs, encodeDocs, NeighbourIndex, relevanceWeights, type NeighbourData } from './knn.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type LinearWeights } from './linear.js';
@@ -338,14 +338,6 @@ export function stratifiedSplit(y: Int32Array, classes: number, share: number, s
   return { train: train.sort((a, b) => a - b), held: held.sort((a, b) => a - b) };
 }
 
-/** p_c * w_c, normalised to sum to 1, in place (Bayes' rule for a change of prior). */
-function reweightInto(p: Float64Array, w: Float64Array): Float64Array {
-  let z = 0;
-  for (let c = 0; c < p.length; c++) z += p[c] = p[c]! * w[c]!;
-  if (z > 0) for (let c = 0; c < p.length; c++) p[c] = p[c]! / z;
-  return p;
-}
-
 function argmax(s: ArrayLike<number>): number {
   let best = 0;
   for (let c = 1; c < s.length; c++) if (s[c]! > s[best]!) best = c;
@@ -451,8 +443,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       }
       if (m === 0 && neighbourOpts && !embedding) {
         // The neighbours of each held-out text among the training split, to calibrate the mixture.
-        const { vec, X, yRows } = best!.fitted;
-        const { model } = best!.fitted;
+        const { vec, X, yRows, model } = best!.fitted;
         const fw = neighbourOpts.metricPower ? relevanceWeights(model.w, model.dim, K, neighbourOpts.metricPower) : null;
         const index = new NeighbourIndex(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length), fw), neighbourOpts.k, fw);
         heldVotes = held.map((i) => Float64Array.from(index.votesInto(vec.transformRaw(raws[i]!), new Float64Array(K))));
@@ -485,7 +476,12 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
   let holdoutAccuracy: number | null = null;
   if (calibrated) {
     temperature = fitTemperature(combinedHeld, heldGold);
-    holdoutAccuracy = accuracyOf(invPrior ? combinedHeld.map((s) => reweightInto(softmaxInto(s, temperature, new Float64Array(K)), invPrior)) : combinedHeld);
+    // Calibrated (and, with a uniform prior, re-weighted) probabilities: what the served model says.
+    const heldProbs = combinedHeld.map((s) => {
+      const p = softmaxInto(s, temperature, new Float64Array(K));
+      return invPrior ? reweightInto(p, invPrior) : p;
+    });
+    holdoutAccuracy = accuracyOf(heldProbs);
     log(`${specs.length > 1 ? "ensemble" : "model"}: held-out accuracy ${(holdoutAccuracy * 100).toFixed(2)}%; temperature ${temperature.toFixed(4)}`);
     // (Assigned inside the member loop's callback, which TypeScript's narrowing does not see.)
     const nf = neighbours as NeighbourFile | null;
@@ -494,11 +490,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       // several labels even when the answer is right): a second temperature on the log of the
       // mixture, fitted on the same held-out split, puts them back in line. It never changes the winner.
       const a = nf.weight;
-      const mixed = combinedHeld.map((s, k) => {
-        const p = softmaxInto(s, temperature, new Float64Array(K));
-        if (invPrior) reweightInto(p, invPrior);
-        return p.map((x, c) => Math.log((1 - a) * x + a * heldVotes![k]![c]!));
-      });
+      const mixed = heldProbs.map((p, k) => p.map((x, c) => Math.log((1 - a) * x + a * heldVotes![k]![c]!)));
       nf.temperature = fitTemperature(mixed, heldGold);
       holdoutAccuracy = accuracyOf(mixed);
       log(`with neighbour votes: held-out accuracy ${(holdoutAccuracy * 100).toFixed(2)}%; mixture temperature ${nf.temperature.toFixed(4)}`);

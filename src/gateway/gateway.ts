@@ -112,7 +112,7 @@ export class Gateway {
     });
     this.capture.attach(this.ledger.database?.db ?? null);
     this.metrics = new GatewayMetrics({ backends: this.backends, breakerState: (b) => this.dispatcher.breakerState(b), writer: this.ledger.writer, budgets: this.ledger.budgets });
-    this.shadow.attach(this.ledger, undefined, undefined, this.metrics.observeShadow);
+    this.shadow.attach(this.ledger, this.metrics.observeShadow);
     this.ledger.onPriced(this.metrics.observe);
     this.events.on(this.ledger.record);
     this.server = buildServer({

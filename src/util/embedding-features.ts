@@ -84,6 +84,11 @@ export function backendEmbedder(backend: Backend, model: string, options: Backen
 
 /** Wraps an embedder so every vector has unit L2 length (zero vectors stay zero): cosine = dot product. */
 export function normalizedEmbedder(inner: TextEmbedder): TextEmbedder {
+  return wrapping(inner, async (texts, signal) => (await inner.embed(texts, signal)).map(l2Normalize));
+}
+
+/** An embedder with `inner`'s source and dim (read through: a backend learns its dim on first use) and its own `embed`. */
+function wrapping(inner: TextEmbedder, embed: TextEmbedder['embed']): TextEmbedder {
   return {
     get source() {
       return inner.source;
@@ -91,10 +96,7 @@ export function normalizedEmbedder(inner: TextEmbedder): TextEmbedder {
     get dim() {
       return inner.dim;
     },
-    async embed(texts, signal) {
-      const vectors = await inner.embed(texts, signal);
-      return vectors.map(l2Normalize);
-    },
+    embed,
   };
 }
 
@@ -105,38 +107,30 @@ export function normalizedEmbedder(inner: TextEmbedder): TextEmbedder {
  */
 export function cachedEmbedder(inner: TextEmbedder, capacity = 1024): TextEmbedder {
   const cache = new Map<string, Float32Array>();
-  return {
-    get source() {
-      return inner.source;
-    },
-    get dim() {
-      return inner.dim;
-    },
-    async embed(texts, signal) {
-      const out = new Array<Float32Array>(texts.length);
-      const missing = new Map<string, number>(); // text → its index in the batch sent to `inner`
-      for (let i = 0; i < texts.length; i++) {
-        const text = texts[i]!;
-        const hit = cache.get(text);
-        if (hit) {
-          // Re-insert: Map iteration order is insertion order, so the oldest entry is the LRU one.
-          cache.delete(text);
-          cache.set(text, hit);
-          out[i] = hit;
-        } else if (!missing.has(text)) missing.set(text, missing.size);
+  return wrapping(inner, async (texts, signal) => {
+    const out = new Array<Float32Array>(texts.length);
+    const missing = new Map<string, number>(); // text → its index in the batch sent to `inner`
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i]!;
+      const hit = cache.get(text);
+      if (hit) {
+        // Re-insert: Map iteration order is insertion order, so the oldest entry is the LRU one.
+        cache.delete(text);
+        cache.set(text, hit);
+        out[i] = hit;
+      } else if (!missing.has(text)) missing.set(text, missing.size);
+    }
+    if (missing.size > 0) {
+      const batch = [...missing.keys()];
+      const vectors = await inner.embed(batch, signal);
+      for (let k = 0; k < batch.length; k++) {
+        cache.set(batch[k]!, vectors[k]!);
+        if (cache.size > capacity) cache.delete(cache.keys().next().value!);
       }
-      if (missing.size > 0) {
-        const batch = [...missing.keys()];
-        const vectors = await inner.embed(batch, signal);
-        for (let k = 0; k < batch.length; k++) {
-          cache.set(batch[k]!, vectors[k]!);
-          if (cache.size > capacity) cache.delete(cache.keys().next().value!);
-        }
-        for (let i = 0; i < texts.length; i++) out[i] ??= vectors[missing.get(texts[i]!)!]!;
-      }
-      return out;
-    },
-  };
+      for (let i = 0; i < texts.length; i++) out[i] ??= vectors[missing.get(texts[i]!)!]!;
+    }
+    return out;
+  });
 }
 
 /** A copy of `v` scaled to unit L2 length (all-zero vectors are returned as they are). */
