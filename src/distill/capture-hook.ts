@@ -1,12 +1,14 @@
 /**
  * Wires capture into the gateway: the dispatcher reports every answer (`onAnswer`), and this keeps
- * the non-streamed chat and completion answers of `remote` backends, per `distill.capture`.
- * The body captured is the one the cloud was sent (already through the privacy guard), and the
- * Capturer masks every string again before storage. Streamed answers are not captured.
+ * the chat and completion answers of `remote` backends, per `distill.capture`. A streamed answer is
+ * reported once the stream has ended normally, assembled into the non-streamed shape (see
+ * gateway/stream-answer.ts; a stream that failed or that the client abandoned is never reported),
+ * and only when `wantsStream` said capture could keep it. The body captured is the one the cloud was
+ * sent (already through the privacy guard), and the Capturer masks every string again before storage.
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { AnswerInfo } from '../gateway/dispatcher.js';
+import type { AnswerHead, AnswerInfo } from '../gateway/dispatcher.js';
 import type { MigrationSet } from '../ledger/database.js';
 import type { DetectingGuard } from '../privacy/detecting-guard.js';
 import { redactText } from '../privacy/redact.js';
@@ -14,7 +16,7 @@ import { captureMigrations, Capturer, KyselyCaptureStore, type CaptureStore } fr
 import type { CaptureConfig } from './config.js';
 import { chatTurns, contentText, type ChatTurn } from './dataset.js';
 
-/** The turns and answer text of a non-streamed chat/completion exchange, or null. */
+/** The turns and answer text of a chat/completion exchange (a whole answer: streams come assembled), or null. */
 export function exchangeOf(a: Pick<AnswerInfo, 'endpoint' | 'sentBody' | 'answer'>): { task: string; messages: ChatTurn[]; answer: string } | null {
   const answer = a.answer as any;
   if (!answer || typeof answer !== 'object' || Symbol.asyncIterator in answer) return null;
@@ -39,6 +41,8 @@ export class GatewayCapture {
   readonly migrations: MigrationSet[];
   /** Pass to the dispatcher; undefined when capture is off (no per-answer call at all). */
   readonly onAnswer: ((a: AnswerInfo) => void) | undefined;
+  /** The dispatcher's pre-check for streams: only those capture could keep are observed. */
+  readonly wantsStream: ((h: AnswerHead) => boolean) | undefined;
 
   constructor(
     private readonly config: CaptureConfig,
@@ -47,6 +51,7 @@ export class GatewayCapture {
   ) {
     this.migrations = config.enabled ? [captureMigrations] : [];
     this.onAnswer = config.enabled ? (a) => this.offer(a) : undefined;
+    this.wantsStream = config.enabled ? (h) => this.wants(h) : undefined;
   }
 
   /** Connects the store once the ledger's database exists (null: ledger off, nothing is kept). */
@@ -76,9 +81,15 @@ export class GatewayCapture {
     }
   }
 
+  /** The capture filters (remote backend, model, task, key): no store, or no match, nothing to keep. */
+  private wants(a: AnswerHead): boolean {
+    const c = this.capturer;
+    return c !== null && c.wants({ task: a.endpoint === 'completions' ? 'completion' : 'chat', model: a.body.model, keyName: a.ctx.keyName ?? null, locality: a.backend.locality });
+  }
+
   private offer(a: AnswerInfo): void {
     const c = this.capturer;
-    if (!c || !c.wants({ task: a.endpoint === 'completions' ? 'completion' : 'chat', model: a.body.model, keyName: a.ctx.keyName ?? null, locality: a.backend.locality })) return;
+    if (!c || !this.wants(a)) return;
     const ex = exchangeOf(a);
     if (!ex) return;
     c.offer({ ...ex, model: a.body.model, teacher: a.backend.name, keyName: a.ctx.keyName ?? null, locality: a.backend.locality, metadata: { requestId: a.ctx.requestId } });

@@ -5,22 +5,22 @@
  * `sluice router train --from-ledger` learns where the local model falls short on this company's
  * own traffic.
  *
- * Never on the client's path: a request is only noted when the local backend answers; the job is
- * queued once its usage event was priced (the response is complete by then) and runs on a later
- * tick, at most `maxConcurrent` at once, dropping past `maxQueue`. Every failure is logged and
- * counted, never thrown. Everything sent out passes the privacy guard exactly as a client request
- * to that backend would (same `protect` seam; a refusal skips the job), the prompt stored is the
- * guard's mask of it, and a key over its monthly cloud budget is not shadowed. The two cloud calls
- * are charged to the key's cloud budget and written to the ledger with side/route `shadow` and
- * task `shadow` or `judge` (baseline 0), so the savings report shows them apart from client
- * traffic while their cost still counts.
+ * Never on the client's path: a request is only noted when the local backend answers (a stream
+ * once it has ended normally, see gateway/stream-answer.ts); the job is queued once its usage event
+ * was priced (the response is complete by then) and runs on a later tick, at most `maxConcurrent`
+ * at once, dropping past `maxQueue`. Every failure is logged and counted, never thrown. Everything
+ * sent out passes the privacy guard exactly as a client request to that backend would (same
+ * `protect` seam; a refusal skips the job), the prompt stored is the guard's mask of it, and a key
+ * over its monthly cloud budget is not shadowed. The two cloud calls are charged to the key's cloud
+ * budget and written to the ledger with side/route `shadow` and task `shadow` or `judge` (baseline
+ * 0), so the savings report shows them apart from client traffic while their cost still counts.
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ChatCompletionRequest } from '../api/schemas.js';
 import type { Backend, CallContext } from '../backends/types.js';
 import type { BackendConfig } from '../config/schema.js';
-import type { AnswerInfo } from '../gateway/dispatcher.js';
+import type { AnswerHead, AnswerInfo } from '../gateway/dispatcher.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { MigrationSet } from '../ledger/database.js';
 import type { Priced } from '../ledger/costs.js';
@@ -315,8 +315,9 @@ export function resolveShadowTarget(config: ShadowConfig, backends: ReadonlyArra
 interface Candidate extends Omit<ShadowJob, 'localCostNusd'> {}
 
 /**
- * The turns and answer of a non-streamed chat/completion exchange (as capture-hook's exchangeOf),
- * except that an empty answer is kept: an empty local answer is exactly what the router must learn.
+ * The turns and answer of a chat/completion exchange (as capture-hook's exchangeOf; a streamed
+ * answer comes assembled), except that an empty answer is kept: an empty local answer is exactly
+ * what the router must learn.
  */
 function localExchange(a: AnswerInfo): { task: string; messages: ChatTurn[]; answer: string } | null {
   const answer = a.answer as any;
@@ -348,6 +349,8 @@ export class GatewayShadow {
   readonly migrations: MigrationSet[];
   /** Pass to the dispatcher; undefined when shadow mode is off. */
   readonly onAnswer: ((a: AnswerInfo) => void) | undefined;
+  /** The dispatcher's pre-check for streams: only local ones that could be shadowed are observed. */
+  readonly wantsStream: ((h: AnswerHead) => boolean) | undefined;
   private runner: ShadowRunner | null = null;
   private readonly pending = new Map<string, Candidate>();
   private readonly target: ShadowTarget | null;
@@ -369,6 +372,7 @@ export class GatewayShadow {
     this.target = target;
     this.migrations = target ? [shadowMigrations] : [];
     this.onAnswer = target ? (a) => this.note(a) : undefined;
+    this.wantsStream = target ? (h) => this.wantsStreamed(h) : undefined;
   }
 
   /**
@@ -394,14 +398,28 @@ export class GatewayShadow {
     ledger.onPriced(this.onPriced);
   }
 
-  /** Per answer (hot path): a local, non-streamed answer the dice pick is noted, nothing more. */
-  private note(a: AnswerInfo): void {
-    if (a.backend.locality !== 'local' || !this.runner) return;
+  /** Share of such answers shadowed: 0 unless a local answer, shadow mode attached, and a key that may use the cloud. */
+  private shareOf(a: AnswerHead): number {
+    if (a.backend.locality !== 'local' || !this.runner) return 0;
     // A key kept on the machine (budget spent, policy) is not shadowed either.
-    if (a.ctx.remoteForbidden !== undefined) return;
-    const keyName = a.ctx.keyName ?? null;
-    const share = shadowShare(this.config, keyName, a.body.model);
+    if (a.ctx.remoteForbidden !== undefined) return 0;
+    return shadowShare(this.config, a.ctx.keyName ?? null, a.body.model);
+  }
+
+  /** Before a stream is relayed: could it be shadowed at all (tool calls are never judged, see localExchange)? */
+  private wantsStreamed(h: AnswerHead): boolean {
+    if (this.shareOf(h) <= 0) return false;
+    return h.endpoint !== 'chat.completions' || !Array.isArray((h.sentBody as { tools?: unknown } | null)?.tools);
+  }
+
+  /**
+   * Per answer (hot path): a local answer the dice pick is noted, nothing more. A streamed one is
+   * told once it ended normally, so the dice are rolled then.
+   */
+  private note(a: AnswerInfo): void {
+    const share = this.shareOf(a);
     if (share <= 0 || this.random() >= share) return;
+    const keyName = a.ctx.keyName ?? null;
     const ex = localExchange(a);
     if (!ex) return;
     const view = viewRequest(a.endpoint, a.body as unknown as Record<string, unknown>);

@@ -13,6 +13,7 @@ import type { Endpoint } from '../api/types.js';
 import type { PrivacyGuard, Restorer } from '../privacy/guard.js';
 import type { RoutePlan, RouteRequest, Router } from '../router/router.js';
 import { CircuitBreaker } from './breaker.js';
+import { isAsyncIterable, observeStream } from './stream-answer.js';
 
 export interface DispatchResult<R> {
   value: R;
@@ -45,11 +46,18 @@ export interface AnswerInfo {
   body: { model: string };
   /** What the backend was sent (privacy-guarded). */
   sentBody: unknown;
-  /** The backend's answer (an object, or a stream for streamed requests). */
+  /**
+   * The backend's answer, as it gave it (before the privacy guard restores it). For a streamed chat
+   * or completion, the answer assembled from its chunks once the stream ended normally, in the shape
+   * of the non-streamed answer (choice 0's message or text, and the usage when the stream had it).
+   */
   answer: unknown;
   backend: Backend;
   ctx: CallContext;
 }
+
+/** What is known of a streamed answer before it is relayed: everything but the answer itself. */
+export type AnswerHead = Omit<AnswerInfo, 'answer'>;
 
 interface BackendPolicy {
   retry: RetryConfig;
@@ -67,8 +75,16 @@ export interface DispatcherOptions {
   /**
    * Told of every answer a backend gave, with the body it was sent (after the privacy guard) and
    * the client's body: distillation captures cloud answers here. Must be cheap and never throw.
+   * A streamed chat/completion answer is told once the stream has ended normally (see
+   * stream-answer.ts); one that failed or that the client abandoned is not told at all.
    */
   onAnswer?: (answer: AnswerInfo) => void;
+  /**
+   * Optional cheap pre-check, asked before a streamed answer is relayed: false says `onAnswer`
+   * has no use for it, and the stream goes to the client untouched (not observed). Absent: every
+   * streamed chat/completion answer is observed. Ignored without `onAnswer`.
+   */
+  wantsStream?: (head: AnswerHead) => boolean;
   /** Told when a backend's circuit opens or closes (the gateway logs it). */
   onCircuitChange?: (backend: Backend, change: 'opened' | 'reopened' | 'closed', config: BackendConfig['breaker']) => void;
 }
@@ -111,6 +127,7 @@ export class Dispatcher {
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly random: () => number;
   private readonly onAnswer: ((answer: AnswerInfo) => void) | undefined;
+  private readonly wantsStream: ((head: AnswerHead) => boolean) | undefined;
 
   constructor(options: DispatcherOptions) {
     this.router = options.router;
@@ -118,6 +135,7 @@ export class Dispatcher {
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
     this.onAnswer = options.onAnswer;
+    this.wantsStream = options.wantsStream;
     for (const { backend, config } of options.backends) {
       const onChange = options.onCircuitChange;
       const notify = onChange && ((change: 'opened' | 'reopened' | 'closed') => onChange(backend, change, config.breaker));
@@ -187,14 +205,9 @@ export class Dispatcher {
           // A cascade target inspects its answer and may reject it (a retryable fallbackOnly error): the plan goes on.
           const value = target.accept ? ((await target.accept(answer, ctx)) as R) : answer;
           policy.breaker.onSuccess();
-          if (this.onAnswer) {
-            try {
-              this.onAnswer({ endpoint, body, sentBody: protectedBody, answer: value, backend, ctx });
-            } catch {
-              // An observer must never fail the request it observes.
-            }
-          }
-          return { value, backend, restorer, attempts, fallbackFrom: tried, plan };
+          // No observer: nothing is called, nothing wrapped.
+          const observed = this.onAnswer ? this.observe(this.onAnswer, { endpoint, body, sentBody: protectedBody, answer: value, backend, ctx }) : value;
+          return { value: observed, backend, restorer, attempts, fallbackFrom: tried, plan };
         } catch (raw) {
           const err = ctx.signal.aborted ? abortError() : toGatewayError(raw);
           lastError = err;
@@ -221,5 +234,31 @@ export class Dispatcher {
       tried.push(backend.name);
     }
     throw new DispatchError(lastError ?? gatewayError('no_backend', `no backend available for model '${body.model}'`), lastBackend, attempts, tried, plan);
+  }
+
+  /**
+   * Tells `onAnswer` of an answer: at once for a whole answer; for a stream that is wanted, by
+   * returning it wrapped so that it is told once the stream has ended normally. Returns what the
+   * client is to get (the answer itself, or the wrapped stream).
+   */
+  private observe<R>(onAnswer: (answer: AnswerInfo) => void, info: AnswerInfo & { answer: R }): R {
+    const answer = info.answer;
+    if (!isAsyncIterable(answer)) {
+      try {
+        onAnswer(info);
+      } catch {
+        // An observer must never fail the request it observes.
+      }
+      return answer;
+    }
+    const kind = info.endpoint === 'chat.completions' ? 'chat' : info.endpoint === 'completions' ? 'completion' : null;
+    if (kind === null) return answer;
+    try {
+      if (this.wantsStream && !this.wantsStream(info)) return answer;
+      return observeStream(answer, kind, info.ctx.signal, (whole) => onAnswer({ ...info, answer: whole })) as R;
+    } catch {
+      // A pre-check that throws wants nothing.
+      return answer;
+    }
   }
 }

@@ -21,13 +21,13 @@ import { createRouter } from '../router/policy-router.js';
 import type { Router } from '../router/router.js';
 import { buildServer, drainAndClose } from '../server/app.js';
 import type { HealthState } from '../server/routes/health.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type AnswerHead, type AnswerInfo } from './dispatcher.js';
 import type { ClassifierRegistry } from '../tasks/classify.js';
 import { TaskService } from '../tasks/service.js';
 import { StudentRegistry } from '../distill/registry.js';
 import { GatewayCapture } from '../distill/capture-hook.js';
 import { GatewayShadow } from '../distill/shadow.js';
-import { observers } from '../util/observers.js';
+import { answerObservers } from '../util/observers.js';
 import { resolveTaskSettings } from '../tasks/settings.js';
 import { taskRoutes } from '../server/routes/tasks.js';
 
@@ -94,7 +94,9 @@ export class Gateway {
     this.capture = new GatewayCapture(config.distill.capture, this.privacy, logger);
     // Shadow mode: a share of local answers is judged by the cloud afterwards (config.shadow).
     this.shadow = new GatewayShadow(config.shadow, backends, options.guard ?? this.privacy, this.privacy, logger);
-    this.dispatcher = new Dispatcher({ router: this.router, guard: options.guard ?? this.privacy, backends, onCircuitChange: logCircuit(logger), onAnswer: observers(this.capture.onAnswer, this.shadow.onAnswer) });
+    // Both see answers (streamed ones once complete); a stream neither wants is relayed unwrapped.
+    const answers = answerObservers<AnswerInfo, AnswerHead>(this.capture, this.shadow);
+    this.dispatcher = new Dispatcher({ router: this.router, guard: options.guard ?? this.privacy, backends, onCircuitChange: logCircuit(logger), onAnswer: answers.onAnswer, wantsStream: answers.wantsStream });
     this.firstRunKey = firstRunKey;
     // Trained students answer /v1/tasks/classify {classifier}; the task model is their teacher.
     this.tasks = new TaskService({ dispatcher: this.dispatcher, settings: resolveTaskSettings(config), classifiers: options.classifiers ?? StudentRegistry.fromConfig({ dataDir, distill: config.distill }) });

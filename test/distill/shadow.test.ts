@@ -189,6 +189,30 @@ describe('shadow mode over HTTP', () => {
     assert.equal((await outcomes()).at(-1)!.prompt, 'Summarise my statement.');
   });
 
+  test('a streamed local answer is shadowed and judged like a non-streamed one', async () => {
+    local.then({ content: 'WRONG: your card is made of cheese.' });
+    const stream = await gw.client.chat.completions.create({ model: 'slm', messages: [{ role: 'system', content: 'You are a bank assistant.' }, { role: 'user', content: 'What is my card made of?' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, 'WRONG: your card is made of cheese.');
+    await gw.gateway.shadow.drain();
+
+    const sent = posts(cloud);
+    assert.equal(sent.length, 2, 'one cloud answer, one verdict');
+    assert.equal(sent[0]!.body.stream, undefined, 'the shadow call itself is not streamed');
+    assert.deepEqual(sent[0]!.body.messages, [{ role: 'system', content: 'You are a bank assistant.' }, { role: 'user', content: 'What is my card made of?' }]);
+    assert.ok(isJudgeCall(sent[1]!.body));
+    assert.ok(sent[1]!.body.messages[1].content.includes('<candidate>\nWRONG: your card is made of cheese.\n</candidate>'), 'the judge saw the whole streamed answer');
+    const o = (await outcomes()).at(-1)!;
+    assert.equal(o.requestId, gw.events.at(-1)!.requestId);
+    assert.equal(o.prompt, 'What is my card made of?');
+    assert.equal(o.task, 'chat');
+    assert.equal(o.localModel, 'local');
+    assert.equal(o.localOk, false);
+    assert.equal(o.localScore, 2);
+    assert.ok(o.localCostNusd !== null);
+  });
+
   test('share 0 (here for one alias): nothing is sent to the cloud, nothing recorded', async () => {
     const before = (await outcomes()).length;
     const queued = gw.gateway.shadow.stats.queued;

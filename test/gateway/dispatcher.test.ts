@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configSchema, type BackendConfig } from '../../src/config/schema.js';
-import { backoffDelay, DispatchError, Dispatcher } from '../../src/gateway/dispatcher.js';
+import { backoffDelay, DispatchError, Dispatcher, type AnswerHead, type AnswerInfo } from '../../src/gateway/dispatcher.js';
+import { exchangeOf } from '../../src/distill/capture-hook.js';
 import { PassThroughGuard, type PrivacyGuard } from '../../src/privacy/guard.js';
 import { ModelRouter } from '../../src/router/router.js';
 import { GatewayError } from '../../src/errors.js';
@@ -9,7 +10,7 @@ import type { ChatCompletionRequest } from '../../src/api/schemas.js';
 import type { CallContext } from '../../src/backends/types.js';
 import { FakeBackend, upstream400, upstream429, upstream500 } from '../support/fake-backend.js';
 
-function setup(rawBackends: object[], fakes: FakeBackend[], opts: { guard?: PrivacyGuard } = {}) {
+function setup(rawBackends: object[], fakes: FakeBackend[], opts: { guard?: PrivacyGuard; onAnswer?: (a: AnswerInfo) => void; wantsStream?: (h: AnswerHead) => boolean } = {}) {
   const config = configSchema.parse({ backends: rawBackends });
   let clock = 1_000;
   const sleeps: number[] = [];
@@ -24,6 +25,8 @@ function setup(rawBackends: object[], fakes: FakeBackend[], opts: { guard?: Priv
     sleep: async (ms) => {
       sleeps.push(ms);
     },
+    onAnswer: opts.onAnswer,
+    wantsStream: opts.wantsStream,
   });
   return { dispatcher, sleeps, advance: (ms: number) => (clock += ms) };
 }
@@ -211,4 +214,180 @@ test('a target the privacy guard blocks (pii_blocked) is skipped for the next on
 
   const alone = setup([remote('cloud', { models: ['m'] })], [new FakeBackend('cloud')], { guard: blocking });
   await assert.rejects(chat(alone.dispatcher, 'm'), (err: DispatchError) => err.status === 403 && err.code === 'pii_blocked');
+});
+
+// Streamed answers and the onAnswer observer (capture, shadow mode).
+
+/** A backend stream over fixed chunks that records how it was ended; `failAfter` throws after that many chunks. */
+class ScriptedStream<C> implements AsyncIterableIterator<C> {
+  returned = 0;
+  private at = 0;
+  constructor(
+    private readonly chunks: C[],
+    private readonly failAfter = Infinity,
+  ) {}
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+  async next(): Promise<IteratorResult<C>> {
+    if (this.at >= this.failAfter) throw new GatewayError({ status: 502, code: 'upstream_stream_interrupted', message: 'broken' });
+    if (this.at >= this.chunks.length) return { done: true, value: undefined };
+    return { done: false, value: this.chunks[this.at++]! };
+  }
+  async return(): Promise<IteratorResult<C>> {
+    this.returned++;
+    this.at = this.chunks.length;
+    return { done: true, value: undefined };
+  }
+}
+
+const chatChunk = (delta: object, finish: string | null = null, index = 0) => ({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index, delta, finish_reason: finish }] });
+const chatChunks = () => [
+  chatChunk({ role: 'assistant', content: '' }),
+  chatChunk({ content: 'Your card' }),
+  chatChunk({ content: 'wrong choice' }, null, 1), // n = 2: the second choice is not choice 0's text
+  chatChunk({ content: ' arrives Monday.' }),
+  chatChunk({}, 'stop'),
+  { id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 4, completion_tokens: 5, total_tokens: 9 } },
+];
+
+function streaming(opts: { onAnswer?: (a: AnswerInfo) => void; wantsStream?: (h: AnswerHead) => boolean } = {}) {
+  const a = new FakeBackend('a');
+  const { dispatcher } = setup([remote('a', { models: ['m'] })], [a], opts);
+  const run = <C>(stream: AsyncIterable<C>, endpoint: 'chat.completions' | 'completions' = 'chat.completions', c = ctx()) =>
+    dispatcher.dispatch(endpoint, { ...body('m'), stream: true }, c, async () => stream);
+  return { a, run };
+}
+
+async function drainAll<C>(it: AsyncIterable<C>): Promise<C[]> {
+  const out: C[] = [];
+  for await (const c of it) out.push(c);
+  return out;
+}
+
+test('no observer: a streamed answer is the backend\'s own iterable, not wrapped', async () => {
+  const stream = new ScriptedStream(chatChunks());
+  const result = await streaming().run(stream);
+  assert.equal(result.value, stream);
+});
+
+test('a stream no observer wants (wantsStream false) is not wrapped, and not reported', async () => {
+  const told: AnswerInfo[] = [];
+  const heads: AnswerHead[] = [];
+  const stream = new ScriptedStream(chatChunks());
+  const { a, run } = streaming({ onAnswer: (x) => told.push(x), wantsStream: (h) => (heads.push(h), false) });
+  const result = await run(stream);
+  assert.equal(result.value, stream);
+  await drainAll(result.value);
+  assert.equal(told.length, 0);
+  assert.equal(heads.length, 1);
+  assert.equal(heads[0]!.backend, a);
+  assert.equal(heads[0]!.endpoint, 'chat.completions');
+  assert.equal((heads[0]!.sentBody as { model: string }).model, 'm');
+});
+
+test('an observed chat stream passes every chunk through unchanged and is reported once, assembled, when it ends', async () => {
+  const told: AnswerInfo[] = [];
+  const chunks = chatChunks();
+  const { a, run } = streaming({ onAnswer: (x) => told.push(x), wantsStream: () => true });
+  const result = await run(new ScriptedStream(chunks));
+  const it = result.value[Symbol.asyncIterator]();
+  const seen: unknown[] = [];
+  for (let i = 0; i < chunks.length; i++) {
+    const r = await it.next();
+    assert.equal(r.done, false);
+    seen.push(r.value);
+  }
+  assert.equal(told.length, 0, 'not before the stream has ended');
+  assert.deepEqual((await it.next()).done, true);
+  assert.equal(seen.length, chunks.length);
+  seen.forEach((c, i) => assert.equal(c, chunks[i], `chunk ${i} is the backend's own object`));
+  assert.equal(told.length, 1);
+  const info = told[0]!;
+  assert.equal(info.backend, a);
+  assert.equal(info.endpoint, 'chat.completions');
+  assert.deepEqual(info.answer, {
+    object: 'chat.completion',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Your card arrives Monday.' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 4, completion_tokens: 5, total_tokens: 9 },
+  });
+  assert.deepEqual(exchangeOf(info), { task: 'chat', messages: [{ role: 'user', content: 'hi' }], answer: 'Your card arrives Monday.' });
+  assert.deepEqual((await it.next()).done, true);
+  assert.equal(told.length, 1, 'reported once');
+});
+
+test('an observed completion stream is reported as one text', async () => {
+  const told: AnswerInfo[] = [];
+  const piece = (text: string, finish: string | null = null) => ({ id: 'x', object: 'text_completion', created: 0, model: 'm', choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] });
+  const { run } = streaming({ onAnswer: (x) => told.push(x) });
+  const result = await run(new ScriptedStream([piece('Once'), piece(' upon'), piece(' a time'), piece('', 'length')]), 'completions');
+  assert.equal((await drainAll(result.value)).length, 4);
+  assert.equal(told.length, 1);
+  assert.deepEqual(told[0]!.answer, { object: 'text_completion', choices: [{ index: 0, text: 'Once upon a time', finish_reason: 'length' }] });
+});
+
+test('a stream that fails, that its consumer abandons, or whose request was aborted is not reported', async () => {
+  const told: AnswerInfo[] = [];
+  const { run } = streaming({ onAnswer: (x) => told.push(x) });
+
+  const broken = await run(new ScriptedStream(chatChunks(), 2));
+  await assert.rejects(drainAll(broken.value), (err: unknown) => err instanceof GatewayError && err.code === 'upstream_stream_interrupted');
+
+  const abandonedStream = new ScriptedStream(chatChunks());
+  const abandoned = await run(abandonedStream);
+  for await (const _ of abandoned.value) break; // the client went away after one chunk
+  assert.equal(abandonedStream.returned, 1, 'return() reaches the backend\'s stream');
+
+  // Abandoned before its first chunk: the backend's stream still hears return().
+  const unreadStream = new ScriptedStream(chatChunks());
+  const unread = await run(unreadStream);
+  await (unread.value as AsyncIterableIterator<unknown>).return!();
+  assert.equal(unreadStream.returned, 1);
+  assert.equal((await (unread.value as AsyncIterableIterator<unknown>).next()).done, true);
+
+  const controller = new AbortController();
+  const aborted = await run(new ScriptedStream(chatChunks()), 'chat.completions', { requestId: 'r2', signal: controller.signal });
+  const it = aborted.value[Symbol.asyncIterator]();
+  await it.next();
+  controller.abort();
+  while (!(await it.next()).done);
+
+  assert.equal(told.length, 0);
+  // The same observer hears a stream that ends normally.
+  await drainAll((await run(new ScriptedStream(chatChunks()))).value);
+  assert.equal(told.length, 1);
+});
+
+test('a streamed tool call is reported as the whole answer would be: content null, the call assembled', async () => {
+  const told: AnswerInfo[] = [];
+  const { run } = streaming({ onAnswer: (x) => told.push(x) });
+  const call = (delta: object) => chatChunk({ tool_calls: [delta] });
+  const result = await run(
+    new ScriptedStream([
+      chatChunk({ role: 'assistant', content: null }),
+      call({ index: 0, id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '' } }),
+      call({ index: 0, function: { arguments: '{"card":' } }),
+      call({ index: 0, function: { arguments: '"visa"}' } }),
+      chatChunk({}, 'tool_calls'),
+    ]),
+  );
+  await drainAll(result.value);
+  assert.equal(told.length, 1);
+  assert.deepEqual(told[0]!.answer, {
+    object: 'chat.completion',
+    choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"card":"visa"}' } }] }, finish_reason: 'tool_calls' }],
+  });
+  assert.equal(exchangeOf(told[0]!), null, 'no text: nothing to capture, as for a whole tool-call answer');
+});
+
+test('an observer that throws fails neither the request nor the stream', async () => {
+  const { run } = streaming({
+    onAnswer: () => {
+      throw new Error('observer bug');
+    },
+  });
+  const chunks = await drainAll((await run(new ScriptedStream(chatChunks()))).value);
+  assert.equal(chunks.length, 6);
+  const whole = await run(new ScriptedStream([]));
+  assert.deepEqual(await drainAll(whole.value), []);
 });
