@@ -14,7 +14,9 @@
  * Each mixture is also scored with the student's default uniform class prior (the SVM's
  * probabilities divided by the labels' training shares). Beside accuracy, the balanced accuracy
  * (mean recall per label) is printed: what to expect on a test set where labels are equally frequent.
- * The default student's pick: `--only 'stem contractions CS C=1' --neighbours 20:0.4:0:0.25:1`.
+ * `--pairs minCount:maxFeatures:weight[:C],...`: also each mixture with pairwise specialists
+ * (src/distill/pairs.ts) trained on each fold's training part settling its top two labels.
+ * The default student's pick: `--only 'stem contractions CS C=1' --neighbours 20:0.4:0:0.25:1 --pairs 2:2000:0.5`.
  *
  * `base` is the previous default (one-vs-rest, class-balanced, unstemmed); the default model today
  * is `stem contractions CS C=1`.
@@ -27,7 +29,8 @@ import { readExamples } from '../../src/distill/csv.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from '../../src/distill/features.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type SvmOptions } from '../../src/distill/linear.js';
 import { buildNeighbourData, NeighbourIndex, relevanceWeights } from '../../src/distill/knn.js';
-import { Vectorizer } from '../../src/distill/vectorizer.js';
+import { confusedPairs, PairRefiner, trainPairs } from '../../src/distill/pairs.js';
+import { Vectorizer, type SparseVec } from '../../src/distill/vectorizer.js';
 import { seededRng, shuffleInPlace } from '../../src/util/random.js';
 
 const { values } = parseArgs({
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     ensembles: { type: 'string' },
     seed: { type: 'string', default: '1' },
     neighbours: { type: 'string' },
+    pairs: { type: 'string' },
   },
 });
 const dataDir = resolve(values.data ?? join(import.meta.dirname, '../../../shared/data/banking77'));
@@ -127,14 +131,20 @@ const neighbourSettings = (values.neighbours?.split(',') ?? []).map((kv) => {
   const [k, a, keep, maxDf, power] = kv.split(':').map(Number);
   return { k: k!, a: a!, keep: keep || Infinity, maxDf: maxDf || Infinity, power: power || 0, key: `${k}:${keep}:${maxDf}:${power}`, name: `k=${k} a=${a}${keep ? ` keep=${keep}` : ''}${maxDf ? ` maxDf=${maxDf}` : ''}${power ? ` metric^${power}` : ''}` };
 });
+const pairSettings = (values.pairs?.split(',') ?? []).map((s) => {
+  const [minCount, maxFeatures, weight, C] = s.split(':').map(Number);
+  return { minCount: minCount!, maxFeatures: maxFeatures!, weight: weight!, C: C || 1, name: `pairs ${s}` };
+});
 const neighbourKs = [...new Map(neighbourSettings.map((x) => [x.key, x])).values()];
 
-/** Out-of-fold scores (per item, K classes), and neighbour votes per `--neighbours` setting. */
-function outOfFold(variant: Variant): { scores: Float64Array[]; votes: Map<string, Float64Array[]>; seconds: number } {
+/** Out-of-fold scores (per item, K classes), neighbour votes per `--neighbours` setting, and per `--pairs` setting the fold's specialists. */
+function outOfFold(variant: Variant): { scores: Float64Array[]; votes: Map<string, Float64Array[]>; refiners: PairRefiner[][]; vecs: SparseVec[]; seconds: number } {
   const spec: FeatureSpec = { ...DEFAULT_FEATURES, ...variant.spec };
   const R = raws(spec);
   const scores: Float64Array[] = examples.map(() => new Float64Array(K));
   const votes = new Map(neighbourKs.map((x) => [x.key, examples.map(() => new Float64Array(K))]));
+  const refiners: PairRefiner[][] = pairSettings.map(() => []);
+  const vecs: SparseVec[] = [];
   const t0 = process.cpuUsage();
   for (let f = 0; f < useFolds; f++) {
     const tr: number[] = [];
@@ -146,6 +156,10 @@ function outOfFold(variant: Variant): { scores: Float64Array[]; votes: Map<strin
     const opts = { C: 0.5, seed: 1, ...variant.svm };
     const model = variant.cs ? trainCrammerSinger(X, yt, K, { ...opts, classWeight: opts.classWeight === "balanced" ? "balanced" : "none" }) : trainOvrSvm(X, yt, K, opts);
     for (const i of te) scoreInto(model, vec.transformRaw(R[i]!), scores[i]!);
+    if (pairSettings.length > 0) {
+      for (const i of te) vecs[i] = vec.transformRaw(R[i]!);
+      pairSettings.forEach((o, s) => (refiners[s]![f] = new PairRefiner(trainPairs(X, yt, confusedPairs(X, model, o.minCount), o, 1), K, o.weight)));
+    }
     if (neighbourKs.length > 0) {
       for (const { k, keep, maxDf, power, key, name } of neighbourKs) {
         const fw = power > 0 ? relevanceWeights(model.w, model.dim, K, power) : null;
@@ -157,7 +171,7 @@ function outOfFold(variant: Variant): { scores: Float64Array[]; votes: Map<strin
     }
   }
   const cpu = process.cpuUsage(t0);
-  return { scores, votes, seconds: (cpu.user + cpu.system) / 1e6 };
+  return { scores, votes, refiners, vecs, seconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 const argmax = (s: Float64Array) => s.reduce((b, x, c) => (x > s[b]! ? c : b), 0);
@@ -168,11 +182,11 @@ console.log(`${examples.length} training examples, ${K} labels; ${nFolds}-fold C
 const results = new Map<string, Float64Array[]>();
 let baseCorrect: boolean[] | null = null;
 for (const variant of chosen) {
-  const { scores, votes, seconds } = outOfFold(variant);
+  const { scores, votes, refiners, vecs, seconds } = outOfFold(variant);
   results.set(variant.name, scores);
   const correct = correctOf(scores);
   baseCorrect ??= correct;
-  const report = (name: string, correct: boolean[], seconds: number) => {
+  const report = (name: string, correct: boolean[], seconds: number, ref?: boolean[]) => {
     const acc = correct.filter(Boolean).length / correct.length;
     // Paired comparison with the base: items one gets right and the other wrong.
     let win = 0;
@@ -189,7 +203,9 @@ for (const variant of chosen) {
       if (c) hit[y[evaluated[k]!]!]!++;
     });
     const balanced = hit.reduce((t, h, c) => t + (seen[c]! > 0 ? h / seen[c]! : 0), 0) / K;
-    console.log(`${name.padEnd(28)} accuracy ${(acc * 100).toFixed(2)}% (balanced ${(balanced * 100).toFixed(2)}%)   vs base +${win}/-${loss} (net ${((win - loss) / correct.length * 100).toFixed(2)} pts)   ${seconds.toFixed(1)} s CPU`);
+    // Against the line it builds on (the mixture without specialists), when given.
+    const vsRef = ref ? `   vs without: +${correct.filter((c, k) => c && !ref[k]).length}/-${correct.filter((c, k) => !c && ref[k]).length}` : '';
+    console.log(`${name.padEnd(28)} accuracy ${(acc * 100).toFixed(2)}% (balanced ${(balanced * 100).toFixed(2)}%)   vs base +${win}/-${loss} (net ${((win - loss) / correct.length * 100).toFixed(2)} pts)${vsRef}   ${seconds.toFixed(1)} s CPU`);
   };
   report(variant.name, correct, seconds);
   if (neighbourSettings.length > 0) {
@@ -210,6 +226,17 @@ for (const variant of chosen) {
           return argmax(p.map((x, c) => (1 - a) * x + a * vts[c]!)) === y[i];
         });
         report(`${variant.name} + knn ${name}${uniform ? ' uniform prior' : ''}`, mixed, 0);
+        if (!uniform) continue;
+        pairSettings.forEach((o, s) => {
+          const refined = evaluated.map((i) => {
+            softmaxInto(scores[i]!, T, p);
+            reweightInto(p, invShare);
+            const vts = votes.get(key)![i]!;
+            const q = p.map((x, c) => (1 - a) * x + a * vts[c]!);
+            return argmax(refiners[s]![fold[i]!]!.refineInto(q, vecs[i]!)) === y[i];
+          });
+          report(`${variant.name} + knn ${name} uniform prior + ${o.name}`, refined, 0, mixed);
+        });
       }
     }
   }

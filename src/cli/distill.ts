@@ -42,6 +42,8 @@ interface TrainCliOptions {
   embedModel?: string;
   /** commander: `--no-neighbours` sets it false. */
   neighbours: boolean;
+  /** commander: `--no-pairs` sets it false. */
+  pairs: boolean;
   classPrior: 'uniform' | 'train';
 }
 
@@ -77,7 +79,8 @@ export function distillCommand(): Command {
     .option('--labels <list>', 'the label set for the teacher, comma-separated (default: the labels already in the training file)', (v: string) => v.split(',').map((l) => l.trim()).filter(Boolean))
     .option('--teacher-batch <n>', 'texts per teacher request', (v: string) => parseSeed(v) || 1, 20)
     .option('-c, --config <file>', 'config file (backends for --teacher, privacy policy, dataDir for the teacher cache)')
-    .option('--no-neighbours', 'the SVM alone, without nearest-neighbour votes: about 4x faster per item and half the file, a little less accurate')
+    .option('--no-neighbours', 'without nearest-neighbour votes: about 4x faster per item and a third of the file less, a little less accurate')
+    .option('--no-pairs', 'without pairwise specialists for the label pairs the model confuses: faster training and a smaller file, a little less accurate')
     .addOption(
       new Option('--class-prior <prior>', 'label distribution predictions assume: uniform (labels equally likely; for data collected per label) or train (the training data\'s label shares; for a sample of traffic)')
         .choices(['uniform', 'train'])
@@ -259,7 +262,7 @@ async function trainCli(opts: TrainCliOptions): Promise<void> {
   if (opts.teacher !== undefined) await teacherLabels(examples, opts, log);
   log(`training on ${examples.length} examples from ${opts.train}`);
   const t0 = performance.now();
-  const trainOptions = { seed: opts.seed, cGrid: opts.c, classPrior: opts.classPrior, ...(opts.neighbours === false ? { neighbours: false as const } : {}), onProgress: (m: string) => log(`  ${m}`) };
+  const trainOptions = { seed: opts.seed, cGrid: opts.c, classPrior: opts.classPrior, ...(opts.neighbours === false ? { neighbours: false as const } : {}), ...(opts.pairs === false ? { pairs: false as const } : {}), onProgress: (m: string) => log(`  ${m}`) };
   const source = opts.embedModel ? await openEmbedSource(opts.embedModel, { config: opts.config, maxChars: 2000 }) : undefined;
   let r;
   let seconds: number;

@@ -186,7 +186,7 @@ export function encodeDocs(docs: Int32Array, rowPtr: Int32Array): Uint8Array {
 }
 
 /** The inverse of encodeDocs; throws on a truncated or over-long stream. */
-export function decodeDocs(bytes: Uint8Array, rowPtr: Int32Array): Int32Array {
+export function decodeDocs(bytes: Uint8Array, rowPtr: Int32Array, what = 'neighbour index'): Int32Array {
   const docs = new Int32Array(rowPtr[rowPtr.length - 1]!);
   let at = 0;
   for (let j = 0; j + 1 < rowPtr.length; j++) {
@@ -195,7 +195,7 @@ export function decodeDocs(bytes: Uint8Array, rowPtr: Int32Array): Int32Array {
       let gap = 0;
       let shift = 0;
       for (;;) {
-        if (at >= bytes.length || shift > 28) throw new Error('model file: neighbour index is truncated or damaged');
+        if (at >= bytes.length || shift > 28) throw new Error(`model file: ${what} is truncated or damaged`);
         const b = bytes[at++]!;
         gap |= (b & 0x7f) << shift;
         if (b < 0x80) break;
@@ -205,6 +205,6 @@ export function decodeDocs(bytes: Uint8Array, rowPtr: Int32Array): Int32Array {
       docs[p] = prev;
     }
   }
-  if (at !== bytes.length) throw new Error('model file: neighbour index sizes do not match');
+  if (at !== bytes.length) throw new Error(`model file: ${what} sizes do not match`);
   return docs;
 }

@@ -44,6 +44,7 @@ export interface SvmOptions {
 /**
  * One-vs-rest linear SVM with squared hinge loss, trained by dual coordinate descent
  * (Hsieh et al., 2008 — the liblinear solver): no learning rate to tune, converges in a few passes.
+ * With `classes` 1 it is one binary SVM: label 0 against every other label in `y`.
  */
 export function trainOvrSvm(X: Csr, y: Int32Array, classes: number, opts: SvmOptions): LinearWeights {
   const { C, maxEpochs = 100, tolerance = 0.1, biasFeature = 1 } = opts;
@@ -60,7 +61,7 @@ export function trainOvrSvm(X: Csr, y: Int32Array, classes: number, opts: SvmOpt
     qii[i] = s;
   }
   const counts = new Float64Array(classes);
-  for (let i = 0; i < n; i++) counts[y[i]]++;
+  for (let i = 0; i < n; i++) if (y[i] < classes) counts[y[i]]++;
   const w = new Float64Array(dim);
   const alpha = new Float64Array(n);
   const order = new Int32Array(n);

@@ -9,16 +9,19 @@
  * member on all the data. By default, similarity-weighted votes of the nearest training texts
  * (src/distill/knn.ts) are mixed into the probabilities, with their own held-out temperature; before
  * that, the SVM's probabilities are divided by the labels' training shares, so that labels count as
- * equally likely (`classPrior`).
+ * equally likely (`classPrior`). Then pairwise specialists (src/distill/pairs.ts), binary SVMs for
+ * the label pairs the model confuses, settle between the two most likely labels.
  * Deterministic: the same examples and seed give the same model file.
  */
 import { fitTemperature, reweightInto, softmaxInto } from './calibration.js';
 import { DEFAULT_FEATURES, extract, type FeatureSpec, type RawFeatures } from './features.js';
 import { buildNeighbourData, decodeDocs, encodeDocs, NeighbourIndex, relevanceWeights, type NeighbourData } from './knn.js';
 import { scoreInto, trainCrammerSinger, trainOvrSvm, type LinearWeights } from './linear.js';
+import { confusedPairs, DEFAULT_PAIRS, loadPairs, pairFile, PairRefiner, trainPairs, type PairFile, type PairOptions } from './pairs.js';
 import { seededRng, shuffleInPlace } from '../util/random.js';
 import { Vectorizer, type Csr, type SparseVec } from './vectorizer.js';
 import type { TextEmbedder } from '../util/embedding-features.js';
+import { fromBase64 as fromB64, toBase64 as b64 } from '../util/base64.js';
 
 export const MODEL_FORMAT = 'sluice-student-classifier';
 export const MODEL_VERSION = 2;
@@ -76,6 +79,12 @@ export interface TrainOptions {
    * right when the training texts are a sample of the traffic (e.g. teacher-labelled captures).
    */
   classPrior?: 'uniform' | 'train';
+  /**
+   * Pairwise specialists (src/distill/pairs.ts): a binary SVM for each pair of labels the model
+   * often confuses, which settles between them when they are the top two. `false`: none. Not used
+   * with embedding features.
+   */
+  pairs?: Partial<PairOptions> | false;
   onProgress?: (message: string) => void;
 }
 
@@ -137,6 +146,8 @@ export interface StudentModelFile {
    * training shares stay the prior.
    */
   trainPrior?: number[] | null;
+  /** Pairwise specialists over the first member's features (absent in older files: none). */
+  pairs?: PairFile | null;
 }
 
 /** The training texts' vectors as an inverted index; arrays are base64 (see NeighbourData). */
@@ -177,15 +188,6 @@ export interface Prediction {
 
 export interface Decision extends Prediction {
   abstained: boolean;
-}
-
-const b64 = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-function fromB64<T>(s: string, make: (buf: ArrayBuffer) => T): T {
-  const buf = Buffer.from(s, 'base64');
-  // Copy into a fresh, aligned ArrayBuffer: Buffer slices may sit at odd offsets of a pool.
-  const ab = new ArrayBuffer(buf.byteLength);
-  new Uint8Array(ab).set(buf);
-  return make(ab);
 }
 
 interface Member {
@@ -239,6 +241,7 @@ export class StudentClassifier {
   /** 1 / training share per label, when predictions assume equally likely labels. */
   private readonly invPrior: Float64Array | null;
   private readonly neighbours: { index: NeighbourIndex; weight: number; temperature: number } | null;
+  private readonly pairs: PairRefiner | null;
   /** The first member's vector of the text last scored (the neighbour query). */
   private firstVec: SparseVec | null = null;
 
@@ -254,6 +257,7 @@ export class StudentClassifier {
     if (prior && (prior.length !== K || prior.some((x) => !(x > 0)))) throw new Error('model file: trainPrior must hold a positive share per label');
     this.invPrior = prior ? Float64Array.from(prior, (x) => 1 / x) : null;
     this.neighbours = file.neighbours ? loadNeighbours(file.neighbours, this.members[0]!.linear, K) : null;
+    this.pairs = file.pairs ? loadPairs(file.pairs, K, this.members[0]!.linear.dim) : null;
   }
 
   static fromFile(data: unknown): StudentClassifier {
@@ -302,9 +306,11 @@ export class StudentClassifier {
     const nn = this.neighbours;
     if (nn && nn.weight > 0) {
       const votes = nn.index.votesInto(this.firstVec!, this.votes);
-      for (let c = 0; c < p.length; c++) p[c] = Math.log((1 - nn.weight) * p[c]! + nn.weight * votes[c]!);
+      for (let c = 0; c < p.length; c++) p[c] = (1 - nn.weight) * p[c]! + nn.weight * votes[c]!;
+      this.pairs?.refineInto(p, this.firstVec!);
+      for (let c = 0; c < p.length; c++) p[c] = Math.log(p[c]!);
       softmaxInto(p, nn.temperature, p);
-    }
+    } else this.pairs?.refineInto(p, this.firstVec!);
     return p;
   }
 
@@ -415,6 +421,19 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
   const neighbourOpts = options.neighbours === false ? null : (options.neighbours ?? DEFAULT_NEIGHBOURS);
   let neighbours: NeighbourFile | null = null;
   let heldVotes: Float64Array[] | null = null;
+  const pairOpts = options.pairs === false || emb ? null : { ...DEFAULT_PAIRS, ...options.pairs };
+  if (pairOpts && !(pairOpts.minCount >= 1 && pairOpts.maxFeatures >= 1 && pairOpts.weight >= 0 && pairOpts.weight <= 2 && pairOpts.C > 0)) {
+    throw new Error('pairs: need minCount >= 1, maxFeatures >= 1, 0 <= weight <= 2 and C > 0');
+  }
+  let pairs: PairFile | null = null;
+  /** Specialists trained without the held-out split, and the held-out texts' first-member vectors, to calibrate with. */
+  let heldPairs: { refiner: PairRefiner; vecs: SparseVec[] } | null = null;
+  const specialists = (X: Csr, yRows: Int32Array, model: LinearWeights) => {
+    const found = confusedPairs(X, model, pairOpts!.minCount);
+    const data = trainPairs(X, yRows, found, pairOpts!, seed);
+    log(`pair specialists: ${found.length} label pairs, ${data.rows.length} weights`);
+    return data;
+  };
   // Below 1: the SVM's share keeps every label's probability above 0 (the mixture's log is finite).
   if (neighbourOpts && !(neighbourOpts.k >= 1 && neighbourOpts.weight >= 0 && neighbourOpts.weight < 1)) throw new Error('neighbours: need k >= 1 and 0 <= weight < 1');
   const combinedHeld = held.map(() => new Float64Array(K));
@@ -448,6 +467,10 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
         const index = new NeighbourIndex(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length), fw), neighbourOpts.k, fw);
         heldVotes = held.map((i) => Float64Array.from(index.votesInto(vec.transformRaw(raws[i]!), new Float64Array(K))));
       }
+      if (m === 0 && pairOpts) {
+        const { vec, X, yRows, model } = best!.fitted;
+        heldPairs = { refiner: new PairRefiner(specialists(X, yRows, model), K, pairOpts.weight), vecs: held.map((i) => vec.transformRaw(raws[i]!)) };
+      }
       C = best!.C;
       temperature = fitTemperature(best!.scores, heldGold);
       best!.scores.forEach((s, k) => {
@@ -461,6 +484,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       const fw = neighbourOpts.metricPower ? relevanceWeights(dequantise(q, rowScale, K), model.dim, K, neighbourOpts.metricPower) : null;
       neighbours = neighbourFile(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length), fw), neighbourOpts);
     }
+    if (m === 0 && pairOpts) pairs = pairFile(specialists(X, yRows, model), pairOpts);
     members.push({
       features: spec,
       C,
@@ -481,7 +505,8 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       const p = softmaxInto(s, temperature, new Float64Array(K));
       return invPrior ? reweightInto(p, invPrior) : p;
     });
-    holdoutAccuracy = accuracyOf(heldProbs);
+    const hp = heldPairs as { refiner: PairRefiner; vecs: SparseVec[] } | null;
+    holdoutAccuracy = accuracyOf(neighbours || !hp ? heldProbs : heldProbs.map((p, k) => hp.refiner.refineInto(Float64Array.from(p), hp.vecs[k]!)));
     log(`${specs.length > 1 ? "ensemble" : "model"}: held-out accuracy ${(holdoutAccuracy * 100).toFixed(2)}%; temperature ${temperature.toFixed(4)}`);
     // (Assigned inside the member loop's callback, which TypeScript's narrowing does not see.)
     const nf = neighbours as NeighbourFile | null;
@@ -490,10 +515,14 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
       // several labels even when the answer is right): a second temperature on the log of the
       // mixture, fitted on the same held-out split, puts them back in line. It never changes the winner.
       const a = nf.weight;
-      const mixed = heldProbs.map((p, k) => p.map((x, c) => Math.log((1 - a) * x + a * heldVotes![k]![c]!)));
+      const mixed = heldProbs.map((p, k) => {
+        const q = p.map((x, c) => (1 - a) * x + a * heldVotes![k]![c]!);
+        hp?.refiner.refineInto(q, hp.vecs[k]!);
+        return q.map(Math.log);
+      });
       nf.temperature = fitTemperature(mixed, heldGold);
       holdoutAccuracy = accuracyOf(mixed);
-      log(`with neighbour votes: held-out accuracy ${(holdoutAccuracy * 100).toFixed(2)}%; mixture temperature ${nf.temperature.toFixed(4)}`);
+      log(`with neighbour votes${hp ? ' and pair specialists' : ''}: held-out accuracy ${(holdoutAccuracy * 100).toFixed(2)}%; mixture temperature ${nf.temperature.toFixed(4)}`);
     }
   }
   const file: StudentModelFile = {
@@ -507,6 +536,7 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
     members,
     neighbours,
     trainPrior,
+    pairs,
   };
   // Serve exactly what the file holds (quantised weights), so numbers printed after training are
   // the numbers `sluice classify` reproduces from the file.

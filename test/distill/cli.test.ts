@@ -36,11 +36,13 @@ test('distill classify trains, writes a model, and prints test scores; classify 
   assert.equal(file.training.seed, 3);
   assert.ok(file.neighbours, 'nearest-neighbour votes are on by default');
   assert.ok(Array.isArray(file.trainPrior), 'labels are equally likely by default (the training shares are stored)');
-  const plain = sluice(['distill', 'classify', '--train', 'train.csv', '--text-col', 'utterance', '--label-col', 'intent', '--out', 'plain.json', '--no-neighbours', '--class-prior', 'train', '-q'], dir);
+  assert.ok(file.pairs, 'pairwise specialists are on by default');
+  const plain = sluice(['distill', 'classify', '--train', 'train.csv', '--text-col', 'utterance', '--label-col', 'intent', '--out', 'plain.json', '--no-neighbours', '--no-pairs', '--class-prior', 'train', '-q'], dir);
   assert.equal(plain.code, 0, plain.err);
   const plainFile = JSON.parse(readFileSync(join(dir, 'plain.json'), 'utf8'));
   assert.equal(plainFile.neighbours ?? null, null, '--no-neighbours: the SVM alone');
   assert.equal(plainFile.trainPrior, null, '--class-prior train: the training shares stay the prior');
+  assert.equal(plainFile.pairs, null, '--no-pairs: no specialists');
   const badPrior = sluice(['distill', 'classify', '--train', 'train.csv', '--out', 'x.json', '--class-prior', 'zipf'], dir);
   assert.notEqual(badPrior.code, 0);
   assert.match(badPrior.err, /class-prior/);

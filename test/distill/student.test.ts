@@ -306,10 +306,11 @@ test('class prior: by default labels are equally likely (Bayes\' rule on the tra
     ...Array.from({ length: 6 }, (_, i) => ({ text: `close account forever ${i}`, label: 'few' })),
     ...Array.from({ length: 30 }, (_, i) => ({ text: `card arrived late ${i}`, label: 'other' })),
   ];
-  const uniform = trainStudent(examples, { seed: 2, neighbours: false });
+  // Pairwise specialists off: they would move mass between the top two, which is not what is measured here.
+  const uniform = trainStudent(examples, { seed: 2, neighbours: false, pairs: false });
   const shares = uniform.file.trainPrior!;
   assert.deepEqual(shares, [6 / 96, 60 / 96, 30 / 96], 'labels sorted: few, many, other');
-  const kept = trainStudent(examples, { seed: 2, neighbours: false, classPrior: 'train' });
+  const kept = trainStudent(examples, { seed: 2, neighbours: false, pairs: false, classPrior: 'train' });
   assert.equal(kept.file.trainPrior, null);
   // Same SVM and temperature, so the odds differ by exactly the inverse ratio of the shares.
   const pu = Array.from(uniform.probabilities('account'));
