@@ -450,26 +450,28 @@ export function trainStudent(examples: readonly TrainExample[], options: TrainOp
     let C = cGrid[cGrid.length - 1]!;
     let temperature = 1;
     if (calibrated) {
-      let best: { C: number; acc: number; scores: Float64Array[]; fitted: ReturnType<typeof fit> } | null = null;
+      // `heldVecs`: the held-out texts' vectors, also the neighbour and specialist queries below.
+      let best: { C: number; acc: number; scores: Float64Array[]; heldVecs: SparseVec[]; fitted: ReturnType<typeof fit> } | null = null;
       for (const c of cGrid) {
         const fitted = fit(train, c);
         const { vec, model } = fitted;
-        const scores = held.map((i) => Float64Array.from(scoreInto(model, vec.transformRaw(raws[i]!, vectors?.[i]), new Float64Array(K))));
+        const heldVecs = held.map((i) => vec.transformRaw(raws[i]!, vectors?.[i]));
+        const scores = heldVecs.map((x) => Float64Array.from(scoreInto(model, x, new Float64Array(K))));
         const acc = accuracyOf(scores);
         log(`member ${m + 1}/${specs.length} C=${c}: held-out accuracy ${(acc * 100).toFixed(2)}% (${held.length} items)`);
         // Strictly better only: ties keep the smaller C, the simpler model.
-        if (!best || acc > best.acc) best = { C: c, acc, scores, fitted };
+        if (!best || acc > best.acc) best = { C: c, acc, scores, heldVecs, fitted };
       }
       if (m === 0 && neighbourOpts && !embedding) {
         // The neighbours of each held-out text among the training split, to calibrate the mixture.
-        const { vec, X, yRows, model } = best!.fitted;
+        const { X, yRows, model } = best!.fitted;
         const fw = neighbourOpts.metricPower ? relevanceWeights(model.w, model.dim, K, neighbourOpts.metricPower) : null;
         const index = new NeighbourIndex(buildNeighbourData(X, yRows, Infinity, maxDfOf(neighbourOpts, yRows.length), fw), neighbourOpts.k, fw);
-        heldVotes = held.map((i) => Float64Array.from(index.votesInto(vec.transformRaw(raws[i]!), new Float64Array(K))));
+        heldVotes = best!.heldVecs.map((x) => Float64Array.from(index.votesInto(x, new Float64Array(K))));
       }
       if (m === 0 && pairOpts) {
-        const { vec, X, yRows, model } = best!.fitted;
-        heldPairs = { refiner: new PairRefiner(specialists(X, yRows, model), K, pairOpts.weight), vecs: held.map((i) => vec.transformRaw(raws[i]!)) };
+        const { X, yRows, model } = best!.fitted;
+        heldPairs = { refiner: new PairRefiner(specialists(X, yRows, model), K, pairOpts.weight), vecs: best!.heldVecs };
       }
       C = best!.C;
       temperature = fitTemperature(best!.scores, heldGold);
